@@ -1,0 +1,9 @@
+import Foundation
+import Kernels
+
+enum Benchmarks {
+    /// name -> run(arguments). Each prints its figures.
+    nonisolated(unsafe) static var all: [String: ([String]) -> Void] = [
+        "blas": { _ in print(BLASRuntime.summary) },
+    ]
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Kernels
+
+/// The version of swift-vlm.
+let vlmVersion = "0.1.0"
+
+struct VLM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vlm",
+        abstract: "Teach a frozen vision encoder to speak to a frozen Llama-style decoder, then caption and question images.",
+        discussion: """
+        swift-vlm trains only a small projector between a pretrained ViT (DINOv2, CLIP, SigLIP) and a \
+        pretrained Llama-style language model, on the CPU, with no Python.
+        """,
+        version: "swift-vlm \(vlmVersion)\n\(BLASRuntime.summary)",
+        subcommands: [Doctor.self]
+    )
+}
+
+/// `vlm doctor`: what this machine gives swift-vlm.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report the BLAS kernel, threads and CPU features swift-vlm runs with.")
+
+    @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let t = threads { BLASRuntime.setThreads(t) }
+        let (flags, vendor) = BLASRuntime.cpuFlags()
+        let wanted = ["avx2", "fma", "f16c", "avx512f"].filter(flags.contains)
+        print("swift-vlm \(vlmVersion)")
+        print("blas: \(BLASRuntime.summary)")
+        print("blas build: \(BLASRuntime.configuration)")
+        print("cpu: \(vendor.isEmpty ? "unknown vendor" : vendor), features: \(wanted.joined(separator: " "))")
+        if !(flags.contains("avx2") && flags.contains("fma") && flags.contains("f16c")) && !flags.isEmpty {
+            print("warning: this CPU lacks AVX2/FMA/F16C; release builds of swift-vlm target the Haswell feature level (AVX2+FMA+F16C) and will not run here")
+        }
+    }
+}
