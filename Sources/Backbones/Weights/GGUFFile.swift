@@ -73,14 +73,17 @@ public final class GGUFFile: TensorStore, @unchecked Sendable {
     /// scores hold a few million at most); bounds the memory a file can make the reader allocate.
     public static let maxMetadataElements = 1 << 24
 
+    /// The file path, named in every error.
     public let path: String
     /// 2 or 3.
     public let version: Int
+    /// Every metadata key/value (the GGUF.* header fields are not included).
     public let metadata: [String: GGUFValue]
     /// Metadata keys in file order.
     public let metadataKeys: [String]
     /// Alignment of tensor data (`general.alignment`, default 32).
     public let alignment: Int
+    /// Every tensor by name, shapes in PyTorch order (reversed `ne`).
     public let tensors: [String: TensorInfo]
     /// Tensor names in the order of the file's tensor table.
     public let tensorNames: [String]
@@ -294,6 +297,8 @@ public final class GGUFFile: TensorStore, @unchecked Sendable {
 
     // MARK: tensors
 
+    /// Converts tensor `name` to float32 (dequantizing blocks bit-exactly like gguf-py) into
+    /// `destination`, which holds `elementCount` floats.
     public func readFloats(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         let info = try self.info(name)
         guard let range = ranges[name] else { throw WeightError.tensorNotFound(path: path, name: name, closest: []) }

@@ -12,7 +12,9 @@ import Darwin
 
 /// One or more safetensors files read as one store.
 public final class SafetensorsCheckpoint: TensorStore, @unchecked Sendable {
+    /// The file or directory path, named in errors about the checkpoint as a whole.
     public let path: String
+    /// Every tensor of every shard by name.
     public let tensors: [String: TensorInfo]
     /// The files, in shard-name order.
     public let shards: [SafetensorsFile]
@@ -105,6 +107,7 @@ public final class SafetensorsCheckpoint: TensorStore, @unchecked Sendable {
     /// The `__metadata__` of the first shard (the one transformers writes the format key into).
     public var metadata: [String: String] { shards.first?.metadata ?? [:] }
 
+    /// Converts tensor `name` (from whichever shard holds it) to float32 into `destination`.
     public func readFloats(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         try file(for: name).readFloats(name, into: destination)
     }

@@ -16,7 +16,9 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
     /// The largest header accepted (the reference implementation's limit).
     public static let maxHeaderBytes = 100_000_000
 
+    /// The file path, named in every error.
     public let path: String
+    /// Every tensor by name.
     public let tensors: [String: TensorInfo]
     /// The `__metadata__` map (empty when absent).
     public let metadata: [String: String]
@@ -169,6 +171,8 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
         return (TensorInfo(name: name, dtype: dtype, shape: shape, elementCount: count), Int(begin), Int(end))
     }
 
+    /// Converts tensor `name` to float32 (copying F32, widening other types exactly, rounding
+    /// F64 and 64-bit integers to nearest) into `destination`, which holds `elementCount` floats.
     public func readFloats(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         let info = try self.info(name)
         guard let range = ranges[name] else { throw WeightError.tensorNotFound(path: path, name: name, closest: []) }

@@ -53,6 +53,7 @@ public enum SafetensorsWriter {
 /// `finish()` makes the file appear at `path`. A writer dropped or cancelled before `finish()`
 /// removes its temporary file and leaves `path` untouched.
 public final class SafetensorsStreamWriter {
+    /// The destination, which appears only when `finish()` succeeds.
     public let path: String
     private let declared: [(name: String, dtype: DType, shape: [Int], bytes: Int)]
     private let tempPath: String

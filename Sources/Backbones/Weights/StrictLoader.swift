@@ -7,11 +7,13 @@ import Kernels
 
 /// Takes tensors from a `TensorStore` by name and shape, and checks at the end that none was left over.
 public final class StrictLoader {
+    /// The store tensors are taken from.
     public let store: TensorStore
     private var used = Set<String>()
     private var ignoredNames = Set<String>()
     private var ignoredPrefixes: [String] = []
 
+    /// Starts strict loading from `store`; nothing is marked as used yet.
     public init(_ store: TensorStore) { self.store = store }
 
     /// Whether the store holds a tensor named `name` (does not mark it as used).

@@ -111,7 +111,9 @@ public enum DType: String, Sendable, CaseIterable {
 
 /// One tensor of a weight file.
 public struct TensorInfo: Sendable, Equatable {
+    /// The tensor's name in the file.
     public var name: String
+    /// How its elements are stored.
     public var dtype: DType
     /// PyTorch order, outermost first. For GGUF this is the reverse of GGUF's `ne[]` (`ne[0]` is
     /// the row length): a GGUF `token_embd` with ne = [576, 49152] has shape [49152, 576].
@@ -119,6 +121,7 @@ public struct TensorInfo: Sendable, Equatable {
     /// Product of `shape` (1 for a scalar).
     public var elementCount: Int
 
+    /// A tensor description; `elementCount` must be the product of `shape`.
     public init(name: String, dtype: DType, shape: [Int], elementCount: Int) {
         self.name = name; self.dtype = dtype; self.shape = shape; self.elementCount = elementCount
     }
