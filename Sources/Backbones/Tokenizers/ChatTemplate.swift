@@ -14,7 +14,7 @@
 // Llama 2 and Llama 3 write BOS into the text: encode their renders with `addBos: false` (as
 // transformers does after applying a chat template); `ChatTemplate.bosInText` says which do.
 
-import Backbones
+
 
 /// One message of a conversation.
 public struct ChatMessage: Equatable, Sendable {
