@@ -7,5 +7,6 @@ enum Benchmarks {
         "blas": { _ in print(BLASRuntime.summary) },
         "sgemm": KernelBenchmarks.sgemm,
         "kernels": KernelBenchmarks.kernels,
+        "decoder": DecoderBench.run,
     ]
 }
