@@ -8,5 +8,6 @@ enum Benchmarks {
         "sgemm": KernelBenchmarks.sgemm,
         "kernels": KernelBenchmarks.kernels,
         "decoder": DecoderBench.run,
+        "train": TrainBench.run,
     ]
 }
