@@ -132,6 +132,13 @@ final class TokenizerReferenceTests: XCTestCase {
         XCTAssertTrue(try loadTokenizer(directory: dir) is BPETokenizer)
     }
 
+    /// The same model as transformers 5 writes it: no normalizer, a Metaspace pre-tokenizer that
+    /// prepends "▁" only at the start of the text (prepend_scheme "first").
+    func testTinySentencePieceWithMetaspace() throws {
+        let tok = try BPETokenizer(huggingFaceDirectory: fixtures.appendingPathComponent("tiny_sp_metaspace").path)
+        checkTokenizer(tok, against: try TokenizerReference.load("tiny_sp_metaspace/expected.json"), name: "tiny_sp_metaspace")
+    }
+
     /// Every error names the file and what is wrong.
     func testMalformedTokenizerJSONIsRefusedWithTheFileNamed() throws {
         let base = try JSONSerialization.jsonObject(
