@@ -122,6 +122,32 @@ final class TokenizerReferenceTests: XCTestCase {
         XCTAssertTrue(tok.addBosByDefault)
     }
 
+    /// A tokenizer_config.json whose add_bos_token / add_eos_token contradict tokenizer.json's
+    /// post-processor: transformers keeps the post-processor, and so do we.
+    func testConfigFlagsDoNotOverrideThePostProcessor() throws {
+        struct Expected: Decodable { var config: [String: JSONValue]; var text: String; var ids: [Int] }
+        enum JSONValue: Decodable {
+            case bool(Bool), string(String)
+            init(from decoder: Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                if let b = try? c.decode(Bool.self) { self = .bool(b) } else { self = .string(try c.decode(String.self)) }
+            }
+            var any: Any { switch self { case let .bool(b): return b; case let .string(s): return s } }
+        }
+        let src = fixtures.appendingPathComponent("tiny_llama3")
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf:
+            src.appendingPathComponent("expected_transformers_config.json")))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-tokenizer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: src.appendingPathComponent("tokenizer.json"), to: dir.appendingPathComponent("tokenizer.json"))
+        try JSONSerialization.data(withJSONObject: expected.config.mapValues(\.any))
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        let tok = try BPETokenizer(huggingFaceDirectory: dir.path)
+        XCTAssertEqual(tok.encode(expected.text), expected.ids)
+        XCTAssertEqual(tok.eosId, tok.id(of: "<|eot_id|>"))
+    }
+
     /// A Llama 2 tokenizer.json (SentencePiece BPE with byte fallback as HF serializes it): the same
     /// ids as SentencePiece itself (tiny_sp/expected.json).
     func testTinySentencePieceAsTokenizerJSON() throws {

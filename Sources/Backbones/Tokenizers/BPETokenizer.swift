@@ -89,7 +89,9 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     // MARK: loading
 
     /// From a Hugging Face checkpoint directory: tokenizer.json, plus tokenizer_config.json when
-    /// present (add_bos_token, add_eos_token, bos_token, eos_token, chat_template).
+    /// present (bos_token, eos_token, chat_template). BOS/EOS are added as tokenizer.json's
+    /// post-processor says (TemplateProcessing); like transformers 5, add_bos_token / add_eos_token in
+    /// tokenizer_config.json do not override it.
     public convenience init(huggingFaceDirectory: String) throws {
         try self.init(configuration: HuggingFaceTokenizerFiles.bpeConfiguration(directory: huggingFaceDirectory))
     }
