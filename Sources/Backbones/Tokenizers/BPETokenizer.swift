@@ -108,6 +108,9 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         guard let (pre, ignoreMerges) = PreTokenizer.forGGUF(preTokenizer) else {
             throw TokenizerError.unsupported(path: source, feature: "tokenizer.ggml.pre = \(preTokenizer.debugDescription)")
         }
+        guard tokens.count <= maxVocabularySize else {
+            throw TokenizerError.invalidVocabulary(source: source, reason: "\(tokens.count) tokens is beyond the largest supported vocabulary (\(maxVocabularySize))")
+        }
         if let tokenTypes, tokenTypes.count != tokens.count {
             throw TokenizerError.invalidVocabulary(
                 source: source, reason: "\(tokens.count) tokens but \(tokenTypes.count) token types")
