@@ -73,7 +73,7 @@ public func layernormForward(_ y: UnsafeMutablePointer<Float>, _ mean: UnsafeMut
     guard C > 0 else { return }
     for t in 0..<T {
         let xt = x + t * C, yt = y + t * C         // (C)
-        let mu = sum(xt, C) / Float(C)
+        let mu = rowSum(xt, C) / Float(C)
         let muv = F16(repeating: mu)
         // Two passes: the variance of (x - mean) keeps precision when |mean| ≫ std.
         var vs = F16(repeating: 0)
