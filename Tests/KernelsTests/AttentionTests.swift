@@ -1,0 +1,115 @@
+import XCTest
+import Kernels
+
+final class AttentionTests: XCTestCase {
+    struct Shape {
+        let T, S, Hq, Hkv, D: Int
+        let causal: Bool
+        let qOffset: Int
+    }
+
+    /// Runs the forward; k and v are copied into a "cache" of S + 3 rows whose extra rows are NaN,
+    /// which must never be read. `mode`: "probs" stores probs; "scratch"/"workspace"/"alloc" do not.
+    private func forward(_ s: Shape, _ q: [Float], _ k: [Float], _ v: [Float], mode: String) -> (out: [Float], probs: [Float]) {
+        let row = s.Hkv * s.D
+        let pad = [Float](repeating: .nan, count: 3 * row)
+        let r = withBuffers([[Float](repeating: .nan, count: s.T * s.Hq * s.D), [Float](repeating: .nan, count: s.Hq * s.T * s.S),
+                             q, k + pad, v + pad, [Float](repeating: .nan, count: s.S),
+                             [Float](repeating: .nan, count: attentionWorkspaceSize(T: s.T, S: s.S, Hq: s.Hq, Hkv: s.Hkv, D: s.D))]) { p in
+            switch mode {
+            case "probs":
+                attentionForward(p[0], p[1], p[2], p[3], p[4], T: s.T, S: s.S, Hq: s.Hq, Hkv: s.Hkv, D: s.D,
+                                 causal: s.causal, qOffset: s.qOffset)
+            case "scratch":
+                attentionForward(p[0], nil, p[2], p[3], p[4], T: s.T, S: s.S, Hq: s.Hq, Hkv: s.Hkv, D: s.D,
+                                 causal: s.causal, qOffset: s.qOffset, scratch: p[5])
+            case "workspace":
+                attentionForward(p[0], nil, p[2], p[3], p[4], T: s.T, S: s.S, Hq: s.Hq, Hkv: s.Hkv, D: s.D,
+                                 causal: s.causal, qOffset: s.qOffset, scratch: p[5], workspace: p[6])
+            default:
+                attentionForward(p[0], nil, p[2], p[3], p[4], T: s.T, S: s.S, Hq: s.Hq, Hkv: s.Hkv, D: s.D,
+                                 causal: s.causal, qOffset: s.qOffset)
+            }
+        }
+        return (r[0], r[1])
+    }
+
+    private func shape(_ f: SafeTensorsFile, _ name: String) throws -> Shape {
+        let v = try f.int32s("\(name)_shape").map(Int.init)
+        return Shape(T: v[0], S: v[1], Hq: v[2], Hkv: v[3], D: v[4], causal: v[5] != 0, qOffset: v[6])
+    }
+
+    let cases = ["attn_causal", "attn_prefill", "attn_full", "attn_vit", "attn_decode"]
+
+    func testForwardMatchesScaledDotProductAttention() throws {
+        let f = try SafeTensorsFile.kernels()
+        for name in cases {
+            let s = try shape(f, name)
+            let q = try f.floats("\(name)_q"), k = try f.floats("\(name)_k"), v = try f.floats("\(name)_v")
+            let label = "\(name) (T \(s.T), S \(s.S), Hq \(s.Hq), Hkv \(s.Hkv), D \(s.D), causal \(s.causal), qOffset \(s.qOffset))"
+            let (out, probs) = forward(s, q, k, v, mode: "probs")
+            assertClose(out, try f.floats("\(name)_out"), atol: 2e-6, rtol: 1e-6, "\(label) out vs SDPA")
+            assertClose(probs, try f.floats("\(name)_probs"), atol: 1e-6, rtol: 1e-6, "\(label) probs")
+            for mode in ["scratch", "workspace", "alloc"] {
+                assertClose(forward(s, q, k, v, mode: mode).out, out, atol: 1e-6, "\(label) out without probs (\(mode))")
+            }
+        }
+    }
+
+    func testBackwardMatchesAutograd() throws {
+        let f = try SafeTensorsFile.kernels()
+        for name in cases {
+            let s = try shape(f, name)
+            let q = try f.floats("\(name)_q"), k = try f.floats("\(name)_k"), v = try f.floats("\(name)_v")
+            let probs = forward(s, q, k, v, mode: "probs").probs
+            let dq0 = randomFloats(q.count, seed: 80), dk0 = randomFloats(k.count, seed: 81), dv0 = randomFloats(v.count, seed: 82)
+            let r = withBuffers([dq0, dk0, dv0, try f.floats("\(name)_dout"), q, k, v, probs]) { p in
+                attentionBackward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], T: s.T, S: s.S, Hq: s.Hq, Hkv: s.Hkv, D: s.D,
+                                  causal: s.causal, qOffset: s.qOffset)
+            }
+            assertClose(zip(r[0], dq0).map { $0 - $1 }, try f.floats("\(name)_dq"), atol: 2e-6, rtol: 1e-5, "\(name) dq vs autograd")
+            assertClose(zip(r[1], dk0).map { $0 - $1 }, try f.floats("\(name)_dk"), atol: 2e-6, rtol: 1e-5, "\(name) dk vs autograd")
+            assertClose(zip(r[2], dv0).map { $0 - $1 }, try f.floats("\(name)_dv"), atol: 2e-6, rtol: 1e-5, "\(name) dv vs autograd")
+        }
+    }
+
+    func testBackwardMatchesFiniteDifferences() {
+        let shapes = [
+            Shape(T: 3, S: 5, Hq: 4, Hkv: 2, D: 4, causal: true, qOffset: 2),   // grouped heads, causal, KV-cache offset
+            Shape(T: 3, S: 4, Hq: 4, Hkv: 2, D: 4, causal: false, qOffset: 0),  // grouped heads, no mask
+            Shape(T: 1, S: 4, Hq: 2, Hkv: 1, D: 4, causal: true, qOffset: 3),   // one decoding step
+        ]
+        for (n, s) in shapes.enumerated() {
+            let q = randomFloats(s.T * s.Hq * s.D, seed: 90 + UInt64(n), scale: 1.5)
+            let k = randomFloats(s.S * s.Hkv * s.D, seed: 100 + UInt64(n), scale: 1.5)
+            let v = randomFloats(s.S * s.Hkv * s.D, seed: 110 + UInt64(n))
+            let wts = randomFloats(s.T * s.Hq * s.D, seed: 120 + UInt64(n))
+            let probs = forward(s, q, k, v, mode: "probs").probs
+            let g = withBuffers([[Float](repeating: 0, count: q.count), [Float](repeating: 0, count: k.count),
+                                 [Float](repeating: 0, count: v.count), wts, q, k, v, probs]) { p in
+                attentionBackward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], T: s.T, S: s.S, Hq: s.Hq, Hkv: s.Hkv, D: s.D,
+                                  causal: s.causal, qOffset: s.qOffset)
+            }
+            let label = "attention (T \(s.T), S \(s.S), Hq \(s.Hq), Hkv \(s.Hkv), causal \(s.causal), qOffset \(s.qOffset))"
+            checkGradient("\(label) dq", input: q, analytic: g[0]) { weightedSum(self.forward(s, $0, k, v, mode: "alloc").out, wts) }
+            checkGradient("\(label) dk", input: k, analytic: g[1]) { weightedSum(self.forward(s, q, $0, v, mode: "alloc").out, wts) }
+            checkGradient("\(label) dv", input: v, analytic: g[2]) { weightedSum(self.forward(s, q, k, $0, mode: "alloc").out, wts) }
+            if s.causal {
+                // Keys no query may see get no gradient.
+                let hidden = (s.qOffset + s.T) * s.Hkv * s.D
+                XCTAssertTrue(g[1][hidden...].allSatisfy { $0 == 0 } && g[2][hidden...].allSatisfy { $0 == 0 }, "\(label): masked keys")
+            }
+        }
+    }
+
+    /// A decoding step over a KV cache equals the last row of the full causal prefill.
+    func testDecodeStepEqualsLastRowOfPrefill() {
+        let s = Shape(T: 9, S: 9, Hq: 9, Hkv: 3, D: 64, causal: true, qOffset: 0)
+        let q = randomFloats(s.T * s.Hq * s.D, seed: 130), k = randomFloats(s.S * s.Hkv * s.D, seed: 131)
+        let v = randomFloats(s.S * s.Hkv * s.D, seed: 132)
+        let full = forward(s, q, k, v, mode: "alloc").out
+        let last = Array(q[((s.T - 1) * s.Hq * s.D)...])
+        let step = forward(Shape(T: 1, S: 9, Hq: 9, Hkv: 3, D: 64, causal: true, qOffset: 8), last, k, v, mode: "scratch").out
+        assertClose(step, Array(full[((s.T - 1) * s.Hq * s.D)...]), atol: 1e-6, "decode step vs prefill last row")
+    }
+}
