@@ -13,9 +13,10 @@
 //   scores(T, S) = scale · Q_h(T, D) · K_g(S, D)ᵀ       sgemm (sgemv when T == 1)
 //   P = softmax of each row over the keys it may see
 //   out_h(T, D) = P(T, S) · V_g(S, D)                   sgemm (sgemv when T == 1)
-// Causal: query t sits at absolute position qOffset + t and sees keys 0...qOffset + t. No query
-// sees keys at or past qOffset + T, so the products only run over those first Sv = qOffset + T
-// keys (Sv = S when not causal).
+// Causal: query t sits at absolute position qOffset + t and sees keys 0...qOffset + t. The
+// queries go in blocks of 64 rows, and a block's products run only over the keys its last row
+// may see (qOffset + t1), which skips most of the masked triangle of a prefill; the few masked
+// entries left inside a block are set to probability 0. Non-causal: one block, all S keys.
 //
 // The forward overwrites out (and probs); the backward adds (+=) into dq, dk, dv.
 
@@ -55,7 +56,6 @@ public func attentionForward(_ out: UnsafeMutablePointer<Float>, _ probs: Unsafe
     let scale = scale ?? 1 / Float(D).squareRoot()
     let group = Hq / Hkv
     let ldq = Hq * D, ldkv = Hkv * D
-    let sv = causal ? qOffset + T : S              // keys any query can see
 
     // Where one head's score rows (row stride S) live when probs is nil.
     var owned: UnsafeMutablePointer<Float>? = nil
@@ -69,39 +69,50 @@ public func attentionForward(_ out: UnsafeMutablePointer<Float>, _ probs: Unsafe
         }
     }
     defer { owned?.deallocate() }
+    let blockRows = causal ? causalBlockRows : T
 
     for h in 0..<Hq {
         let g = h / group
         let qh = q + h * D, kg = k + g * D, vg = v + g * D, oh = out + h * D   // strided (T|S, D) views
         let p = probs.map { $0 + h * T * S } ?? work!                           // (T, S)
-        if T == 1 {
-            // scores(Sv) = scale · K_g(Sv, D) · q_h(D)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(sv), blasint(D), scale, kg, blasint(ldkv),
-                        qh, 1, 0, p, 1)
-        } else {
-            // scores(T, Sv) = scale · Q_h(T, D) · K_g(Sv, D)ᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(sv), blasint(D),
-                        scale, qh, blasint(ldq), kg, blasint(ldkv), 0, p, blasint(S))
-        }
-        for t in 0..<T {
-            let row = p + t * S                                                 // (S)
-            let visible = causal ? qOffset + t + 1 : S
-            softmaxRow(row, row, visible)
-            // Masked keys get probability 0 (the whole row when stored, else up to Sv for P·V).
-            let end = probs == nil ? sv : S
-            if visible < end { (row + visible).update(repeating: 0, count: end - visible) }
-        }
-        if T == 1 {
-            // out_h(D) = V_g(Sv, D)ᵀ · p(Sv)
-            cblas_sgemv(CblasRowMajor, CblasTrans, blasint(sv), blasint(D), 1, vg, blasint(ldkv),
-                        p, 1, 0, oh, 1)
-        } else {
-            // out_h(T, D) = P(T, Sv) · V_g(Sv, D)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(D), blasint(sv),
-                        1, p, blasint(S), vg, blasint(ldkv), 0, oh, blasint(ldq))
+        for t0 in stride(from: 0, to: T, by: blockRows) {
+            let t1 = min(t0 + blockRows, T), rows = t1 - t0
+            let kv = causal ? qOffset + t1 : S                                  // keys these rows may see
+            let pb = p + t0 * S                                                 // (rows, S)
+            if rows == 1 {
+                // scores(kv) = scale · K_g(kv, D) · q_h(D)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(kv), blasint(D), scale, kg, blasint(ldkv),
+                            qh + t0 * ldq, 1, 0, pb, 1)
+            } else {
+                // scores(rows, kv) = scale · Q_h(rows, D) · K_g(kv, D)ᵀ
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(rows), blasint(kv), blasint(D),
+                            scale, qh + t0 * ldq, blasint(ldq), kg, blasint(ldkv), 0, pb, blasint(S))
+            }
+            for t in t0..<t1 {
+                let row = p + t * S                                             // (S)
+                let visible = causal ? qOffset + t + 1 : S
+                softmaxRow(row, row, visible)
+                // Masked keys get probability 0: the whole row when stored, else up to kv for P·V.
+                let end = probs == nil ? kv : S
+                if visible < end { (row + visible).update(repeating: 0, count: end - visible) }
+            }
+            if rows == 1 {
+                // out_h(D) = V_g(kv, D)ᵀ · p(kv)
+                cblas_sgemv(CblasRowMajor, CblasTrans, blasint(kv), blasint(D), 1, vg, blasint(ldkv),
+                            pb, 1, 0, oh + t0 * ldq, 1)
+            } else {
+                // out_h(rows, D) = P(rows, kv) · V_g(kv, D)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows), blasint(D), blasint(kv),
+                            1, pb, blasint(S), vg, blasint(ldkv), 0, oh + t0 * ldq, blasint(ldq))
+            }
         }
     }
 }
+
+/// Query rows per block in the causal case: a block's products run only over the keys its last
+/// row may see, which skips most of the masked upper triangle of a prefill. Non-causal calls
+/// take all T rows at once.
+let causalBlockRows = 64
 
 /// Backward of `attentionForward`, given the probs (Hq, T, S) it stored:
 /// dq(T, Hq, D) += ∂L/∂q, dk(S, Hkv, D) += ∂L/∂k, dv(S, Hkv, D) += ∂L/∂v, from dout(T, Hq, D).
@@ -122,36 +133,41 @@ public func attentionBackward(_ dq: UnsafeMutablePointer<Float>, _ dk: UnsafeMut
     let scale = scale ?? 1 / Float(D).squareRoot()
     let group = Hq / Hkv
     let ldq = Hq * D, ldkv = Hkv * D
-    let sv = causal ? qOffset + T : S
-
     let owned: UnsafeMutablePointer<Float>? = workspace == nil ? .allocate(capacity: T * S) : nil
     defer { owned?.deallocate() }
     let ds = workspace ?? owned!                                                // (T, S): dP, then dS
+    let blockRows = causal ? causalBlockRows : T
 
     for h in 0..<Hq {
         let g = h / group
         let qh = q + h * D, kg = k + g * D, vg = v + g * D                      // strided views
         let doh = dout + h * D, dqh = dq + h * D, dkg = dk + g * D, dvg = dv + g * D
         let p = probs + h * T * S                                               // (T, S)
-        // dV_g(Sv, D) += P(T, Sv)ᵀ · dout_h(T, D)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(sv), blasint(D), blasint(T),
-                    1, p, blasint(S), doh, blasint(ldq), 1, dvg, blasint(ldkv))
-        // dP(T, Sv) = dout_h(T, D) · V_g(Sv, D)ᵀ
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(sv), blasint(D),
-                    1, doh, blasint(ldq), vg, blasint(ldkv), 0, ds, blasint(S))
-        // dS = P ⊙ (dP - Σ dP ⊙ P), row by row; masked entries have P = 0 and stay 0.
-        for t in 0..<T {
-            let pr = p + t * S, dr = ds + t * S                                 // (S)
-            let visible = causal ? qOffset + t + 1 : S
-            let dot = dotRow(dr, pr, visible)
-            for j in 0..<visible { dr[j] = pr[j] * (dr[j] - dot) }
-            if visible < sv { (dr + visible).update(repeating: 0, count: sv - visible) }
+        for t0 in stride(from: 0, to: T, by: blockRows) {
+            let t1 = min(t0 + blockRows, T), rows = t1 - t0
+            let kv = causal ? qOffset + t1 : S                                  // keys these rows may see
+            let pb = p + t0 * S, db = ds + t0 * S                               // (rows, S)
+            let qb = qh + t0 * ldq, dob = doh + t0 * ldq, dqb = dqh + t0 * ldq  // (rows, D) views
+            // dV_g(kv, D) += P(rows, kv)ᵀ · dout_h(rows, D)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(kv), blasint(D), blasint(rows),
+                        1, pb, blasint(S), dob, blasint(ldq), 1, dvg, blasint(ldkv))
+            // dP(rows, kv) = dout_h(rows, D) · V_g(kv, D)ᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(rows), blasint(kv), blasint(D),
+                        1, dob, blasint(ldq), vg, blasint(ldkv), 0, db, blasint(S))
+            // dS = P ⊙ (dP - Σ dP ⊙ P), row by row; masked entries have P = 0 and are set to 0.
+            for t in t0..<t1 {
+                let pr = p + t * S, dr = ds + t * S                             // (S)
+                let visible = causal ? qOffset + t + 1 : S
+                let dot = dotRow(dr, pr, visible)
+                for j in 0..<visible { dr[j] = pr[j] * (dr[j] - dot) }
+                if visible < kv { (dr + visible).update(repeating: 0, count: kv - visible) }
+            }
+            // dQ_h(rows, D) += scale · dS(rows, kv) · K_g(kv, D)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows), blasint(D), blasint(kv),
+                        scale, db, blasint(S), kg, blasint(ldkv), 1, dqb, blasint(ldq))
+            // dK_g(kv, D) += scale · dS(rows, kv)ᵀ · Q_h(rows, D)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(kv), blasint(D), blasint(rows),
+                        scale, db, blasint(S), qb, blasint(ldq), 1, dkg, blasint(ldkv))
         }
-        // dQ_h(T, D) += scale · dS(T, Sv) · K_g(Sv, D)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(D), blasint(sv),
-                    scale, ds, blasint(S), kg, blasint(ldkv), 1, dqh, blasint(ldq))
-        // dK_g(Sv, D) += scale · dS(T, Sv)ᵀ · Q_h(T, D)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(sv), blasint(D), blasint(T),
-                    scale, ds, blasint(S), qh, blasint(ldq), 1, dkg, blasint(ldkv))
     }
 }

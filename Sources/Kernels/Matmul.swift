@@ -42,6 +42,16 @@ public func matmulForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<F
     }
 }
 
+/// `matmulForward` through `cblas_sgemm` even when T == 1, for the benchmark and the test that
+/// compares the two routes. Models should call `matmulForward`.
+public func matmulForwardGemm(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                              T: Int, I: Int, O: Int) {
+    guard T > 0, O > 0 else { return }
+    guard I > 0 else { return y.update(repeating: 0, count: T * O) }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(O), blasint(I),
+                1, x, blasint(I), w, blasint(I), 0, y, blasint(O))
+}
+
 /// dx(T,I) += dy(T,O) · W(O,I). The only matmul gradient a frozen layer needs.
 public func matmulBackwardInput(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                 T: Int, I: Int, O: Int) {

@@ -26,7 +26,9 @@ public func rmsnormForward(_ y: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutab
         let r = 1 / (ss.sum() / Float(C) + eps).squareRoot()
         rstd?[t] = r
         let rv = F16(repeating: r)
-        map16(yt, xt, w, C) { xv, wv in (xv * rv) * wv }
+        i = 0
+        while i + 16 <= C { store16(yt + i, (load16(xt + i) * rv) * load16(w + i)); i += 16 }
+        for j in i..<C { yt[j] = (xt[j] * r) * w[j] }
     }
 }
 
@@ -87,12 +89,14 @@ public func layernormForward(_ y: UnsafeMutablePointer<Float>, _ mean: UnsafeMut
         if let b {
             i = 0
             while i + 16 <= C {
-                store16(yt + i, (load16(xt + i) - muv) * rv * load16(w + i) + load16(b + i))
+                store16(yt + i, fma((load16(xt + i) - muv) * rv, load16(w + i), load16(b + i)))
                 i += 16
             }
             for j in i..<C { yt[j] = (xt[j] - mu) * r * w[j] + b[j] }
         } else {
-            map16(yt, xt, w, C) { xv, wv in (xv - muv) * rv * wv }
+            i = 0
+            while i + 16 <= C { store16(yt + i, (load16(xt + i) - muv) * rv * load16(w + i)); i += 16 }
+            for j in i..<C { yt[j] = (xt[j] - mu) * r * w[j] }
         }
     }
 }

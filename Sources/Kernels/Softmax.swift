@@ -35,7 +35,9 @@ public func logSoftmax(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Floa
     for r in 0..<R {
         let xr = x + r * C, yr = y + r * C   // (C)
         let shift = F16(repeating: logSumExp(xr, C))
-        map16(yr, xr, C) { $0 - shift }
+        var i = 0
+        while i + 16 <= C { store16(yr + i, load16(xr + i) - shift); i += 16 }
+        if i < C { store16(yr + i, load16(xr + i, count: C - i, fill: 0) - shift, count: C - i) }
     }
 }
 
@@ -61,7 +63,9 @@ func softmaxRow(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n
         acc += e
     }
     let inv = F16(repeating: 1 / acc.sum())
-    map16(y, y, n) { $0 * inv }
+    i = 0
+    while i + 16 <= n { store16(y + i, load16(y + i) * inv); i += 16 }
+    if i < n { store16(y + i, load16(y + i, count: n - i, fill: 0) * inv, count: n - i) }
 }
 
 /// log Σ exp(x(n)), computed as max + log Σ exp(x - max).

@@ -8,7 +8,11 @@
 //
 // Notes for this machine (Swift 6.3, -Ounchecked -target-cpu haswell): `pointwiseMin/Max`,
 // `.clamped` and prefix `-` on SIMD16<Float> compile to per-lane code, so the code below uses
-// `replacing(with:where:)` and `0 - x` instead.
+// `replacing(with:where:)` and `0 - x` instead. `addingProduct` compiles to vfmadd.
+// `@inline(__always)` does not reliably inline here: a closure passed to a loop helper stayed a
+// call per 16 elements (and identical loops were merged into one taking a function pointer),
+// which made GELU 2-3x slower. The vector functions and loop helpers are therefore
+// `@_transparent`, and kernels pass named `@_transparent` functions, not closures, to them.
 
 typealias F16 = SIMD16<Float>
 
@@ -42,6 +46,10 @@ func store16(_ p: UnsafeMutablePointer<Float>, _ v: F16, count n: Int) {
 
 // MARK: exp, sigmoid, erfc
 
+/// a·b + c with one rounding (vfmadd on this target).
+@_transparent
+func fma(_ a: F16, _ b: F16, _ c: F16) -> F16 { c.addingProduct(a, b) }
+
 /// Largest argument whose exponent n = round(x / ln2) still fits a normal float (n ≤ 127).
 let expUpperLimit: Float = 88.3762626647949
 /// Below this, e^x is flushed to zero (n = -127 yields a zero scale).
@@ -49,26 +57,26 @@ let expLowerLimit: Float = -88.3762626647949
 
 /// e^x for 16 lanes. Inputs above 88.376 give e^88.376 (≈ 2.4e38, not inf); inputs below
 /// -88.376 (and -inf) give 0; NaN gives NaN.
-@inline(__always)
+@_transparent
 func vexp(_ x: F16) -> F16 {
     var x = x
     x = x.replacing(with: expUpperLimit, where: x .> expUpperLimit)
     x = x.replacing(with: expLowerLimit, where: x .< expLowerLimit)
     // n = round(x / ln2): adding 1.5·2^23 rounds to an integer held in the low mantissa bits.
     let magic = F16(repeating: 12582912)
-    let t = x * F16(repeating: 1.44269504088896341) + magic
+    let t = fma(x, F16(repeating: 1.44269504088896341), magic)
     let n = t - magic
     // r = x - n·ln2, with ln2 split in two so that n·hi is exact.
-    var r = x - n * F16(repeating: 0.693359375)
-    r = r - n * F16(repeating: -2.12194440e-4)
+    var r = fma(n, F16(repeating: -0.693359375), x)
+    r = fma(n, F16(repeating: 2.12194440e-4), r)
     // e^r on |r| ≤ 0.347 (Cephes expf coefficients).
     var p = F16(repeating: 1.9875691500e-4)
-    p = p * r + F16(repeating: 1.3981999507e-3)
-    p = p * r + F16(repeating: 8.3334519073e-3)
-    p = p * r + F16(repeating: 4.1665795894e-2)
-    p = p * r + F16(repeating: 1.6666665459e-1)
-    p = p * r + F16(repeating: 5.0000001201e-1)
-    let er = p * (r * r) + r + F16(repeating: 1)
+    p = fma(p, r, F16(repeating: 1.3981999507e-3))
+    p = fma(p, r, F16(repeating: 8.3334519073e-3))
+    p = fma(p, r, F16(repeating: 4.1665795894e-2))
+    p = fma(p, r, F16(repeating: 1.6666665459e-1))
+    p = fma(p, r, F16(repeating: 5.0000001201e-1))
+    let er = fma(p, r * r, r) + F16(repeating: 1)
     // 2^n from the exponent field: ((n + 127) << 23); the low bits of t hold n + 2^22.
     let nBits = unsafeBitCast(t, to: SIMD16<UInt32>.self) &- SIMD16<UInt32>(repeating: 0x4B40_0000)
     let scale = unsafeBitCast((nBits &+ SIMD16<UInt32>(repeating: 127)) &<< SIMD16<UInt32>(repeating: 23), to: F16.self)
@@ -76,14 +84,14 @@ func vexp(_ x: F16) -> F16 {
 }
 
 /// 1 / (1 + e^-x) for 16 lanes.
-@inline(__always)
+@_transparent
 func vsigmoid(_ x: F16) -> F16 {
     F16(repeating: 1) / (F16(repeating: 1) + vexp(F16(repeating: 0) - x))
 }
 
 /// σ(x) and 1 - σ(x) for 16 lanes. 1 - σ(x) is computed as e^-x·σ(x), not by subtraction,
 /// which would lose all its digits when σ(x) is close to 1 (derivatives need s·(1 - s)).
-@inline(__always)
+@_transparent
 func vsigmoidAndComplement(_ x: F16) -> (s: F16, oneMinusS: F16) {
     let e = vexp(F16(repeating: 0) - x)
     let s = F16(repeating: 1) / (F16(repeating: 1) + e)
@@ -92,29 +100,29 @@ func vsigmoidAndComplement(_ x: F16) -> (s: F16, oneMinusS: F16) {
 
 /// erfc(x) for 16 lanes, x ≥ 0 or not: the Chebyshev-fitted form erfc(z) = t·exp(-z² + P(t)),
 /// t = 1/(1 + z/2) for z = |x| (fractional error < 1.2e-7), reflected as 2 - erfc(|x|) for x < 0.
-@inline(__always)
+@_transparent
 func verfc(_ x: F16) -> F16 {
     let negative = x .< F16(repeating: 0)
     let z = x.replacing(with: 0 - x, where: negative)
     let t = F16(repeating: 1) / (F16(repeating: 1) + F16(repeating: 0.5) * z)
     var p = F16(repeating: 0.17087277)
-    p = p * t + F16(repeating: -0.82215223)
-    p = p * t + F16(repeating: 1.48851587)
-    p = p * t + F16(repeating: -1.13520398)
-    p = p * t + F16(repeating: 0.27886807)
-    p = p * t + F16(repeating: -0.18628806)
-    p = p * t + F16(repeating: 0.09678418)
-    p = p * t + F16(repeating: 0.37409196)
-    p = p * t + F16(repeating: 1.00002368)
-    p = p * t + F16(repeating: -1.26551223)
-    let e = t * vexp(p - z * z)
+    p = fma(p, t, F16(repeating: -0.82215223))
+    p = fma(p, t, F16(repeating: 1.48851587))
+    p = fma(p, t, F16(repeating: -1.13520398))
+    p = fma(p, t, F16(repeating: 0.27886807))
+    p = fma(p, t, F16(repeating: -0.18628806))
+    p = fma(p, t, F16(repeating: 0.09678418))
+    p = fma(p, t, F16(repeating: 0.37409196))
+    p = fma(p, t, F16(repeating: 1.00002368))
+    p = fma(p, t, F16(repeating: -1.26551223))
+    let e = t * vexp(fma(z, 0 - z, p))   // -z² + P(t), the square unrounded
     return e.replacing(with: F16(repeating: 2) - e, where: negative)
 }
 
 /// Applies `body` to `n` floats from `x` in blocks of 16 and writes the results to `y`
 /// (the tail goes through a partial load/store, so every element takes the same code path).
-/// `y` may equal `x`.
-@inline(__always)
+/// `y` may equal `x`. Pass a named `@_transparent` function so that it inlines.
+@_transparent
 func map16(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ body: (F16) -> F16) {
     var i = 0
     while i + 16 <= n {
@@ -125,7 +133,7 @@ func map16(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int
 }
 
 /// Like `map16` with two inputs.
-@inline(__always)
+@_transparent
 func map16(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int,
            _ body: (F16, F16) -> F16) {
     var i = 0

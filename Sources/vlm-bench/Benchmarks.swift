@@ -5,5 +5,7 @@ enum Benchmarks {
     /// name -> run(arguments). Each prints its figures.
     nonisolated(unsafe) static var all: [String: ([String]) -> Void] = [
         "blas": { _ in print(BLASRuntime.summary) },
+        "sgemm": KernelBenchmarks.sgemm,
+        "kernels": KernelBenchmarks.kernels,
     ]
 }

@@ -39,7 +39,7 @@ final class AttentionTests: XCTestCase {
         return Shape(T: v[0], S: v[1], Hq: v[2], Hkv: v[3], D: v[4], causal: v[5] != 0, qOffset: v[6])
     }
 
-    let cases = ["attn_causal", "attn_prefill", "attn_full", "attn_vit", "attn_decode"]
+    let cases = ["attn_causal", "attn_prefill", "attn_full", "attn_vit", "attn_decode", "attn_blocks"]
 
     func testForwardMatchesScaledDotProductAttention() throws {
         let f = try SafeTensorsFile.kernels()
@@ -102,14 +102,20 @@ final class AttentionTests: XCTestCase {
         }
     }
 
-    /// A decoding step over a KV cache equals the last row of the full causal prefill.
-    func testDecodeStepEqualsLastRowOfPrefill() {
-        let s = Shape(T: 9, S: 9, Hq: 9, Hkv: 3, D: 64, causal: true, qOffset: 0)
+    /// A decoding step over a KV cache (T = 1, sgemv) equals the matching row of a causal prefill
+    /// (sgemm in 64-row blocks), on both sides of the block boundaries.
+    func testDecodeStepsEqualRowsOfPrefill() {
+        let s = Shape(T: 130, S: 130, Hq: 9, Hkv: 3, D: 64, causal: true, qOffset: 0)
         let q = randomFloats(s.T * s.Hq * s.D, seed: 130), k = randomFloats(s.S * s.Hkv * s.D, seed: 131)
         let v = randomFloats(s.S * s.Hkv * s.D, seed: 132)
-        let full = forward(s, q, k, v, mode: "alloc").out
-        let last = Array(q[((s.T - 1) * s.Hq * s.D)...])
-        let step = forward(Shape(T: 1, S: 9, Hq: 9, Hkv: 3, D: 64, causal: true, qOffset: 8), last, k, v, mode: "scratch").out
-        assertClose(step, Array(full[((s.T - 1) * s.Hq * s.D)...]), atol: 1e-6, "decode step vs prefill last row")
+        let full = forward(s, q, k, v, mode: "workspace").out
+        let width = s.Hq * s.D
+        for t in [0, 1, 63, 64, 65, 127, 128, 129] {
+            let row = Array(q[(t * width)..<((t + 1) * width)])
+            // The cache holds exactly t + 1 rows here (S = t + 1); the helper pads it with NaN rows.
+            let kt = Array(k[0..<((t + 1) * s.Hkv * s.D)]), vt = Array(v[0..<((t + 1) * s.Hkv * s.D)])
+            let step = forward(Shape(T: 1, S: t + 1, Hq: 9, Hkv: 3, D: 64, causal: true, qOffset: t), row, kt, vt, mode: "scratch").out
+            assertClose(step, Array(full[(t * width)..<((t + 1) * width)]), atol: 1e-6, "decode step at position \(t) vs prefill row")
+        }
     }
 }

@@ -48,6 +48,15 @@ final class MatmulTests: XCTestCase {
             }[0]
         }
         assertClose(single, all, atol: 1e-5, "matmul T=1 (sgemv) vs T=3 (sgemm)")
+        // The same single row through both routes.
+        let row = Array(x[0..<I])
+        let gemv = withBuffers([[Float](repeating: .nan, count: O), row, w]) { p in
+            matmulForward(p[0], p[1], p[2], nil, T: 1, I: I, O: O)
+        }[0]
+        let gemm = withBuffers([[Float](repeating: .nan, count: O), row, w]) { p in
+            matmulForwardGemm(p[0], p[1], p[2], T: 1, I: I, O: O)
+        }[0]
+        assertClose(gemv, gemm, atol: 1e-5, "matmul T=1: sgemv vs sgemm route")
         assertClose(single, naive(x, w, b, T: T, I: I, O: O), atol: 1e-5, "matmul T=1 (sgemv) vs naive loop")
     }
 
