@@ -1,9 +1,7 @@
-// Writing the importer's outputs atomically: a minimal float32 safetensors writer and a JSON
-// writer, each writing to a temporary file in the destination folder and renaming it into place,
-// so a crash never leaves a half-written checkpoint under the final name.
-// (Kept internal to the importer until the shared SafetensorsWriter of the weights readers is
-// on main; the file format is the same: 8-byte little-endian header length, a JSON header
-// padded with spaces to a multiple of 8, then the tensors back to back in header order.)
+// Writing the importer's outputs atomically: the checkpoint through the shared
+// SafetensorsStreamWriter (Weights/), and JSON configs written to a temporary file in the
+// destination folder and renamed into place, so a crash never leaves a half-written file under
+// the final name.
 
 import Foundation
 
@@ -16,30 +14,23 @@ enum ImportFileWriter {
         var count: Int { shape.reduce(1, *) }
     }
 
-    /// Writes `tensors` (sorted by name) as float32 safetensors at `path`.
+    /// Writes `tensors` (sorted by name) as float32 safetensors at `path`, one tensor in memory at a time.
     static func writeSafetensors(_ tensors: [Tensor], metadata: [String: String], to path: String) throws {
         let sorted = tensors.sorted { $0.name < $1.name }
-        var header: [String: Any] = ["__metadata__": metadata]
-        var offset = 0
-        for t in sorted {
-            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
-            offset += 4 * t.count
-        }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
-        try atomically(path) { handle in
-            var length = UInt64(json.count).littleEndian
-            try handle.write(contentsOf: Data(bytes: &length, count: 8))
-            try handle.write(contentsOf: json)
-            let largest = sorted.map(\.count).max() ?? 0
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(largest, 1))
-            defer { buffer.deallocate() }
+        let writer = try SafetensorsStreamWriter(path: path, tensors: sorted.map { ($0.name, DType.f32, $0.shape) }, metadata: metadata)
+        let largest = sorted.map(\.count).max() ?? 0
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(largest, 1))
+        defer { buffer.deallocate() }
+        do {
             for t in sorted {
                 buffer.update(repeating: 0, count: t.count)
                 try t.fill(buffer)
-                for i in 0..<t.count { buffer[i] = Float(bitPattern: buffer[i].bitPattern.littleEndian) }
-                try handle.write(contentsOf: Data(bytesNoCopy: buffer, count: 4 * t.count, deallocator: .none))
+                try writer.append(floats: UnsafeBufferPointer(start: buffer, count: t.count))
             }
+            try writer.finish()
+        } catch {
+            writer.cancel()
+            throw error
         }
     }
 
