@@ -23,6 +23,45 @@ static void shim_error(png_structp png, png_const_charp msg) {
 
 static void shim_warning(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
 
+static uint8_t *copy_bytes(const void *src, size_t n) {
+    uint8_t *dst = malloc(n ? n : 1);
+    if (dst && n) memcpy(dst, src, n);
+    return dst;
+}
+
+void cpng_release(cpng_image *image) {
+    free(image->pixels); image->pixels = NULL;
+    free(image->exif); image->exif = NULL; image->exif_size = 0;
+    free(image->xmp); image->xmp = NULL; image->xmp_size = 0;
+    free(image->raw_exif); image->raw_exif = NULL; image->raw_exif_size = 0;
+}
+
+// Copies the orientation-bearing metadata out of `info` (chunks before and after IDAT).
+static void collect_metadata(png_structp png, png_infop info, cpng_image *out) {
+#ifdef PNG_eXIf_SUPPORTED
+    png_uint_32 exif_len = 0;
+    png_bytep exif = NULL;
+    if (!out->exif && png_get_eXIf_1(png, info, &exif_len, &exif) && exif && exif_len > 0) {
+        out->exif = copy_bytes(exif, exif_len);
+        out->exif_size = out->exif ? exif_len : 0;
+    }
+#endif
+    png_textp text = NULL;
+    int count = 0;
+    if (png_get_text(png, info, &text, &count) > 0 && text) {
+        for (int i = 0; i < count; i++) {
+            const char *t = text[i].text;
+            if (!t || !text[i].key) continue;
+            size_t n = strlen(t);
+            if (!out->xmp && strcmp(text[i].key, "XML:com.adobe.xmp") == 0) {
+                out->xmp = copy_bytes(t, n); out->xmp_size = out->xmp ? n : 0;
+            } else if (!out->raw_exif && strcmp(text[i].key, "Raw profile type exif") == 0) {
+                out->raw_exif = copy_bytes(t, n); out->raw_exif_size = out->raw_exif ? n : 0;
+            }
+        }
+    }
+}
+
 int cpng_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cpng_image *out) {
     memset(out, 0, sizeof(*out));
     if (size < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0) {
@@ -42,6 +81,7 @@ int cpng_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cpng_imag
         snprintf(out->error, sizeof(out->error), "%s", state.message[0] ? state.message : "corrupt PNG data");
         png_destroy_read_struct(&png, &info, NULL);
         free(pixels); free(rows);
+        cpng_release(out);
         return 1;
     }
     png_set_read_fn(png, &reader, shim_read);
@@ -50,6 +90,7 @@ int cpng_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cpng_imag
     int color_type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     out->color_type = color_type; out->bit_depth = depth;
     out->has_alpha = (color_type & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS);
+    out->interlaced = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
     if (w == 0 || h == 0 || (uint64_t)w * (uint64_t)h > max_pixels) {
         snprintf(out->error, sizeof(out->error), "image is %ux%u pixels, over the limit of %llu pixels",
                  (unsigned)w, (unsigned)h, (unsigned long long)max_pixels);
@@ -71,11 +112,10 @@ int cpng_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cpng_imag
     if (!pixels || !rows) png_error(png, "out of memory");
     for (png_uint_32 y = 0; y < h; y++) rows[y] = pixels + (size_t)y * w * 4;
     png_read_image(png, rows);
-    png_read_end(png, NULL);
+    png_read_end(png, info);
+    collect_metadata(png, info, out);
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
     out->pixels = pixels; out->width = (int)w; out->height = (int)h;
     return 0;
 }
-
-void cpng_free(uint8_t *pixels) { free(pixels); }

@@ -1,0 +1,60 @@
+// Small Codable value types shared by the vision configs: sizes that transformers allows as an
+// integer or a pair, and numbers written as integers or floats.
+
+import Foundation
+
+/// An image or patch size: an integer, or a [height, width] pair (transformers accepts both).
+public struct SquareSize: Codable, Equatable, Sendable, ExpressibleByIntegerLiteral {
+    public var height: Int
+    public var width: Int
+
+    public init(_ n: Int) { height = n; width = n }
+    public init(integerLiteral n: Int) { self.init(n) }
+    public init(height: Int, width: Int) { self.height = height; self.width = width }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let n = try? c.decode(Int.self) { height = n; width = n; return }
+        let pair = try c.decode([Int].self)
+        guard pair.count == 2 else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected an integer or [height, width], got \(pair.count) values")
+        }
+        height = pair[0]; width = pair[1]
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if height == width { try c.encode(height) } else { try c.encode([height, width]) }
+    }
+}
+
+/// Errors in a vision model's config.json or checkpoint layout.
+public enum VisionConfigError: Error, CustomStringConvertible, Equatable {
+    /// The file could not be read.
+    case unreadable(path: String, reason: String)
+    /// A key is missing, has a wrong type, or an unusable value.
+    case invalid(path: String, key: String, reason: String)
+    /// The model type or an option is not implemented.
+    case unsupported(path: String, key: String, value: String, hint: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let p, let r): return "cannot read \(p): \(r)"
+        case .invalid(let p, let k, let r): return "\(p): key '\(k)': \(r)"
+        case .unsupported(let p, let k, let v, let h): return "\(p): key '\(k)' = \(v) is not supported; \(h)"
+        }
+    }
+}
+
+/// Decodes a JSON config, turning decoding errors into `VisionConfigError` naming the key.
+func decodeVisionConfig<T: Decodable>(_ type: T.Type, from data: Data, path: String) throws -> T {
+    do {
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch let DecodingError.keyNotFound(key, ctx) {
+        let parent = ctx.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+        throw VisionConfigError.invalid(path: path, key: (parent + [key.stringValue]).joined(separator: "."), reason: "missing")
+    } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx), let DecodingError.dataCorrupted(ctx) {
+        let key = ctx.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        throw VisionConfigError.invalid(path: path, key: key.isEmpty ? "(file)" : key, reason: ctx.debugDescription)
+    }
+}

