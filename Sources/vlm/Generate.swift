@@ -62,13 +62,22 @@ struct Generate: ParsableCommand {
     }
 }
 
-/// `vlm score`: the decoder's log-likelihood of each candidate after a prompt.
+/// `vlm score`: the decoder's log-likelihood of each candidate after a prompt (and an image).
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the log-likelihood of each candidate continuation of a prompt.",
-        discussion: "One JSON object per candidate: {\"candidate\", \"logprob\", \"tokens\"}. The ids scored are encode(prompt) with the checkpoint's BOS rule followed by encode(candidate) with no special tokens.")
+        abstract: "Print the log-likelihood of each candidate continuation of a prompt, optionally about an image.",
+        discussion: """
+        One JSON object per candidate: {"candidate", "logprob", "tokens"} (and "probability" with --softmax). \
+        Without --image the ids scored are encode(prompt) with the checkpoint's BOS rule followed by \
+        encode(candidate) with no special tokens. With --image the prompt is asked about the image (the \
+        chat template's user turn, as `vlm ask` does) and each candidate is scored as the answer: \
+        retrieval or classification by likelihood, the use CLIP serves, from a generative model.
+        """)
 
-    @OptionGroup var decoder: DecoderOptions
+    @OptionGroup var model: VLMOptions
+
+    @Option(name: .long, help: "An image the prompt is about.")
+    var image: String?
 
     @Option(name: .long, help: "The prompt text.")
     var prompt: String
@@ -84,16 +93,29 @@ struct Score: ParsableCommand {
     }
 
     func run() throws {
-        decoder.applyThreads()
-        let checkpoint = try LlamaCheckpoint.load(try decoder.resolvedDecoderPath())
-        let tokenizer = checkpoint.tokenizer
-        let promptIds = tokenizer.encode(prompt, addBos: nil, parseSpecial: false)
-        let encoded = candidates.map { tokenizer.encode($0, addBos: false, parseSpecial: false) }
-        let longest = encoded.map(\.count).max() ?? 0
-        let state = checkpoint.model.makeState(capacity: min(checkpoint.model.ropePositions, promptIds.count + longest + 1))
         var results: [ScoreResult] = []
-        for ids in encoded {
-            results.append(try Scoring.score(model: checkpoint.model, state: state, prompt: promptIds, candidate: ids))
+        if let image {
+            let vlm = try model.load()
+            let rows = try vlm.encode(images: [try ImageFile.read(image)], names: [image])
+            results = try vlm.score(imageRows: rows.readable, prompt: prompt, candidates: candidates)
+        } else {
+            if let t = model.threads { BLASRuntime.setThreads(t) }
+            let path = try model.llm ?? {
+                let p = DefaultPaths.decoder.path
+                guard FileManager.default.fileExists(atPath: p) else {
+                    throw CLIError(description: "no --llm given and the embedded default decoder is missing at \(p): \(DefaultPaths.fetchHint)")
+                }
+                return p
+            }()
+            let checkpoint = try LlamaCheckpoint.load(path)
+            let tokenizer = checkpoint.tokenizer
+            let promptIds = tokenizer.encode(prompt, addBos: nil, parseSpecial: false)
+            let encoded = candidates.map { tokenizer.encode($0, addBos: false, parseSpecial: false) }
+            let longest = encoded.map(\.count).max() ?? 0
+            let state = checkpoint.model.makeState(capacity: min(checkpoint.model.ropePositions, promptIds.count + longest + 1))
+            for ids in encoded {
+                results.append(try Scoring.score(model: checkpoint.model, state: state, prompt: promptIds, candidate: ids))
+            }
         }
         var probabilities: [Double] = []
         if softmax {

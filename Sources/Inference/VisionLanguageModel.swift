@@ -1,0 +1,261 @@
+// The assembled vision-language model: frozen ViT → trained projector → frozen decoder. Builds
+// the prompt [template prefix, image rows, question + assistant opening], prefills it once, then
+// decodes with the KV cache. Captioning, questions, chat sessions and likelihood scoring all go
+// through here.
+//
+// Legend: B images, Tv vision tokens, Dv vision width, Tq image rows after the projector,
+//         C decoder width, V vocabulary.
+
+import Backbones
+import Foundation
+import Kernels
+import Projector
+
+/// The prompt text around the image rows, as token ids.
+public struct ImagePrompt: Sendable, Equatable {
+    public var prefix: [Int]   // before the image rows
+    public var suffix: [Int]   // after them, up to where the answer starts
+    public init(prefix: [Int], suffix: [Int]) { self.prefix = prefix; self.suffix = suffix }
+}
+
+public final class VisionLanguageModel {
+    public let vision: VisionTransformer
+    public let preprocessor: ImagePreprocessing
+    public let projector: Projector
+    public let decoder: LlamaCheckpoint
+    public let style: PromptStyle
+    public let layer: VisionFeatureLayer
+    /// Image rows per image.
+    public let imageTokens: Int
+    public let visionTokens: Int
+    public let stopIds: Set<Int>
+    public let stopStrings: [String]
+
+    public var model: LlamaModel { decoder.model }
+    public var tokenizer: Tokenizer { decoder.tokenizer }
+
+    /// Loads the three parts and checks that the projector was trained for these backbones.
+    public convenience init(visionDirectory: String, projectorPath: String, decoderPath: String) throws {
+        let (projector, _) = try Projector.load(projectorPath)
+        let vision = try VisionCheckpoint.load(visionDirectory)
+        let decoder = try LlamaCheckpoint.load(decoderPath)
+        let visionID = try checkpointIdentity(visionDirectory)
+        let decoderID = try checkpointIdentity(decoderPath)
+        try projector.checkCompatible(path: projectorPath, visionHash: visionID.hash, visionWidth: vision.config.width,
+                                      decoderHash: decoderID.hash, decoderWidth: decoder.config.hiddenSize)
+        try self.init(vision: vision, preprocessor: try ImagePreprocessing.load(directory: visionDirectory),
+                      projector: projector, decoder: decoder)
+    }
+
+    /// Assembles already-loaded parts (no hash check: for tests and tools that built them).
+    public init(vision: VisionTransformer, preprocessor: ImagePreprocessing, projector: Projector, decoder: LlamaCheckpoint,
+                plainPrompt: Bool = false) throws {
+        self.vision = vision; self.preprocessor = preprocessor; self.projector = projector; self.decoder = decoder
+        guard let layer = VisionFeatureLayer(projector.config.visionLayer) else {
+            throw ProjectorError.invalidSetting("vision layer \"\(projector.config.visionLayer)\"")
+        }
+        self.layer = layer
+        let size = preprocessor.outputSize(height: vision.config.imageSize, width: vision.config.imageSize)
+        visionTokens = vision.config.tokens(height: size.height, width: size.width)
+        imageTokens = try projector.outputTokens(forFeatureTokens: visionTokens)
+        if !plainPrompt, let template = ChatTemplate.detect(chatTemplateString: decoder.chatTemplateString, tokenizer: decoder.tokenizer) {
+            style = .chat(template)
+            stopStrings = template.stopStrings
+        } else {
+            style = .plain
+            stopStrings = []
+        }
+        var stops = decoder.eosIds
+        for s in stopStrings { if let id = decoder.tokenizer.id(of: s) { stops.insert(id) } }
+        stopIds = stops
+    }
+
+    // MARK: images → image rows
+
+    /// Decodes, preprocesses and encodes a batch of images in one vision forward, then projects:
+    /// returns (B·Tq, C) image rows.
+    public func encode(images: [RGBImage], names: [String]) throws -> FloatBuffer {
+        let batch = try preprocessor.batch(images, names: names)
+        return try encode(pixels: batch.pixels.readable, count: images.count, height: batch.height, width: batch.width)
+    }
+
+    /// Image rows (B·Tq, C) for preprocessed pixels (B, 3, H, W).
+    public func encode(pixels: UnsafePointer<Float>, count B: Int, height: Int, width: Int) throws -> FloatBuffer {
+        let features = try vision.forward(pixels: pixels, count: B, height: height, width: width, layer: layer)
+        let Tv = features.count / (B * vision.config.width)
+        let reduced = FloatBuffer(count: B * imageTokens * projector.inputWidth)
+        try projector.reduce(features.readable, images: B, tokens: Tv, into: reduced.pointer)
+        let rows = FloatBuffer(count: B * imageTokens * model.config.hiddenSize)
+        projector.forward(reduced.readable, rows: B * imageTokens, into: rows.pointer,
+                          activations: projector.makeActivations(rows: B * imageTokens))
+        return rows
+    }
+
+    // MARK: prompts
+
+    /// The ids around the image for a one-turn question (nil: the caption instruction).
+    public func prompt(question: String?) throws -> ImagePrompt {
+        try conversationPrompt([(question ?? captionInstruction, nil)], captioning: question == nil)
+    }
+
+    /// Ids of a conversation whose last user turn awaits the answer; the image sits in the first user turn.
+    public func conversationPrompt(_ turns: [(user: String, assistant: String?)], captioning: Bool = false) throws -> ImagePrompt {
+        switch style {
+        case .chat(let template):
+            var messages: [ChatMessage] = []
+            for (i, t) in turns.enumerated() {
+                messages.append(ChatMessage(role: .user, content: i == 0 ? Sample.imageToken + "\n" + t.user : t.user))
+                if let a = t.assistant { messages.append(ChatMessage(role: .assistant, content: a)) }
+            }
+            let text = try template.render(messages, addGenerationPrompt: true)
+            let parts = text.components(separatedBy: Sample.imageToken)
+            guard parts.count == 2 else { throw ProjectorError.invalidSetting("the prompt must hold exactly one <image>") }
+            return ImagePrompt(prefix: tokenizer.encode(parts[0], addBos: false, parseSpecial: true),
+                               suffix: tokenizer.encode(parts[1], addBos: false, parseSpecial: true))
+        case .plain:
+            var text = ""
+            for (i, t) in turns.enumerated() {
+                if !(captioning && i == 0) { text += t.user + "\n" }
+                if let a = t.assistant { text += a + "\n" }
+            }
+            let bos = tokenizer.addBosByDefault ? (tokenizer.bosId.map { [$0] } ?? []) : []
+            return ImagePrompt(prefix: bos, suffix: text.isEmpty ? [] : tokenizer.encode(text, addBos: false, parseSpecial: false))
+        }
+    }
+
+    /// Prefills [prefix, image rows, suffix] into `state` from position 0; leaves the next-token
+    /// logits in state.logits.
+    public func prefill(_ prompt: ImagePrompt, imageRows: UnsafePointer<Float>, state: LlamaState) throws {
+        state.reset()
+        if !prompt.prefix.isEmpty { try model.forward(tokens: prompt.prefix, state: state, logits: .none) }
+        try model.forward(embeddings: imageRows, count: imageTokens, state: state, logits: prompt.suffix.isEmpty ? .last : .none)
+        if !prompt.suffix.isEmpty { try model.forward(tokens: prompt.suffix, state: state, logits: .last) }
+    }
+
+    public func generationOptions(maxTokens: Int, sampling: SamplingOptions) -> GenerationOptions {
+        GenerationOptions(maxTokens: maxTokens, sampling: sampling, stopStrings: stopStrings, stopIds: stopIds)
+    }
+
+    /// A generator whose context holds an image prompt and `maxTokens` more.
+    public func makeGenerator(extraCapacity: Int) -> Generator {
+        Generator(model: model, tokenizer: tokenizer, eosIds: stopIds,
+                  capacity: min(model.ropePositions, imageTokens + 256 + extraCapacity))
+    }
+
+    /// Answers `question` (nil: captions) about the image whose rows are `imageRows` (Tq, C).
+    public func answer(imageRows: UnsafePointer<Float>, question: String?, generator: Generator, options: GenerationOptions,
+                       onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
+        let p = try prompt(question: question)
+        let start = DispatchTime.now()
+        try prefill(p, imageRows: imageRows, state: generator.state)
+        let prefillMs = milliseconds(since: start)
+        var result = try generator.decode(options: options, onText: onText)
+        result.promptIds = p.prefix + [Int](repeating: -1, count: imageTokens) + p.suffix
+        result.prefillMilliseconds = prefillMs
+        result.text = result.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return result
+    }
+
+    /// Log-likelihood of each candidate answer to `prompt` about the image: the context is
+    /// prefilled once; each candidate reuses it.
+    public func score(imageRows: UnsafePointer<Float>, prompt text: String, candidates: [String]) throws -> [ScoreResult] {
+        let p = try prompt(question: text)
+        let encoded = candidates.map { tokenizer.encode($0, addBos: false, parseSpecial: false) }
+        let longest = encoded.map(\.count).max() ?? 0
+        let state = model.makeState(capacity: min(model.ropePositions, p.prefix.count + imageTokens + p.suffix.count + longest + 1))
+        try prefill(p, imageRows: imageRows, state: state)
+        let context = state.position
+        let V = model.config.vocabSize
+        let contextLogits = Array(UnsafeBufferPointer(start: state.logits.pointer, count: V))
+        var results: [ScoreResult] = []
+        for ids in encoded {
+            guard !ids.isEmpty else { results.append(ScoreResult(logprob: 0, tokens: 0)); continue }
+            state.truncate(to: context)
+            var total = contextLogits.withUnsafeBufferPointer { Scoring.logProbability($0.baseAddress!, count: V, of: ids[0]) }
+            if ids.count > 1 {
+                let inputs = Array(ids.dropLast())
+                var done = 0
+                while done < inputs.count {
+                    let n = min(state.maxChunk, inputs.count - done)
+                    try model.forward(tokens: Array(inputs[done..<done + n]), state: state, logits: .all)
+                    for r in 0..<n { total += Scoring.logProbability(state.logits.readable + r * V, count: V, of: ids[done + r + 1]) }
+                    done += n
+                }
+            }
+            results.append(ScoreResult(logprob: total, tokens: ids.count))
+        }
+        return results
+    }
+}
+
+/// An interactive conversation about one image at a time. The image rows and every token
+/// already in the KV cache stay there between turns: a new turn only prefills what changed.
+public final class ChatSession {
+    public let vlm: VisionLanguageModel
+    public let generator: Generator
+    private var imageRows: FloatBuffer?
+    private var turns: [(user: String, assistant: String?)] = []
+    /// The sequence in the cache: token ids, with -1 for image rows.
+    private var cached: [Int] = []
+    /// Positions prefilled by the last turn (for reports and tests).
+    public private(set) var lastPrefilled = 0
+
+    public init(vlm: VisionLanguageModel, capacity: Int = 2048) {
+        self.vlm = vlm
+        generator = Generator(model: vlm.model, tokenizer: vlm.tokenizer, eosIds: vlm.stopIds,
+                              capacity: min(vlm.model.ropePositions, capacity))
+    }
+
+    public var hasImage: Bool { imageRows != nil }
+
+    /// Switches to a new image (encoded once) and starts a new conversation.
+    public func setImage(_ image: RGBImage, name: String) throws {
+        imageRows = try vlm.encode(images: [image], names: [name])
+        clear()
+    }
+
+    /// Forgets the conversation (the image stays).
+    public func clear() {
+        turns = []
+        cached = []
+        generator.state.reset()
+    }
+
+    /// Answers the next question, reusing the cached prefix.
+    public func ask(_ question: String, options: GenerationOptions, onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
+        guard let rows = imageRows else { throw ProjectorError.invalidSetting("no image: use /image <path> first") }
+        turns.append((question, nil))
+        let p = try vlm.conversationPrompt(turns)
+        let wanted = p.prefix + [Int](repeating: -1, count: vlm.imageTokens) + p.suffix
+        // longest common prefix with what the cache holds
+        var keep = 0
+        while keep < min(wanted.count, cached.count) && wanted[keep] == cached[keep] { keep += 1 }
+        if keep == wanted.count { keep -= 1 }   // the last prompt token must be run to get its logits
+        let state = generator.state
+        state.truncate(to: keep)
+        let imageStart = p.prefix.count, imageEnd = imageStart + vlm.imageTokens
+        var pos = keep
+        let C = vlm.model.config.hiddenSize
+        while pos < wanted.count {
+            if pos < imageStart {
+                try vlm.model.forward(tokens: Array(wanted[pos..<imageStart]), state: state, logits: imageStart == wanted.count ? .last : .none)
+                pos = imageStart
+            } else if pos < imageEnd {
+                try vlm.model.forward(embeddings: rows.readable + (pos - imageStart) * C, count: imageEnd - pos, state: state,
+                                      logits: imageEnd == wanted.count ? .last : .none)
+                pos = imageEnd
+            } else {
+                try vlm.model.forward(tokens: Array(wanted[pos...]), state: state, logits: .last)
+                pos = wanted.count
+            }
+        }
+        lastPrefilled = wanted.count - keep
+        var result = try generator.decode(options: options, onText: onText)
+        // the cache now holds the prompt and every generated token but the last one sampled
+        cached = wanted + result.newIds.dropLast()
+        result.text = result.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        turns[turns.count - 1].assistant = result.text
+        result.promptIds = wanted
+        return result
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Backbones
+import Foundation
+import Inference
+import Kernels
+import Projector
+
+/// `vlm eval`: caption and question metrics on a held-out data file, with baselines.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a projector: BLEU-4, CIDEr-D, exact match, VQA accuracy, 5-way ranking; per source and overall.",
+        discussion: "Baselines in the same report: --baselines adds an untrained projector of the same shape; --train with --features adds a kNN captioner (the caption of the nearest training image by mean-pooled vision features). Prints a table and writes JSON with --out.")
+
+    @OptionGroup var model: VLMOptions
+
+    @Option(name: .long, help: ArgumentHelp("Evaluation data (JSONL or LLaVA JSON).", valueName: "file"))
+    var data: String
+
+    @Option(name: .long, help: ArgumentHelp("Write the report as JSON here.", valueName: "file"))
+    var out: String?
+
+    @Option(name: .long, help: "Evaluate at most N samples (a seeded random subset).")
+    var limit: Int?
+
+    @Option(name: .long, help: "Most tokens per generated caption or answer.")
+    var maxTokens: Int = 32
+
+    @Flag(name: .long, help: "Also evaluate an untrained projector of the same shape.")
+    var baselines = false
+
+    @Option(name: .long, help: ArgumentHelp("Training data, for the kNN captioner baseline.", valueName: "file"))
+    var train: String?
+
+    @Option(name: .long, help: ArgumentHelp("Feature cache of the training images, for the kNN baseline.", valueName: "dir"))
+    var features: String?
+
+    @Option(name: .long, help: "Seed for the subset and the ranking distractors.")
+    var seed: UInt64 = 0
+
+    func run() throws {
+        let vlm = try model.load()
+        var samples = try Dataset.load(data)
+        if let limit, limit < samples.count {
+            var rng = SplitMix(seed: seed)
+            for i in stride(from: samples.count - 1, to: 0, by: -1) { samples.swapAt(i, rng.next(below: i + 1)) }
+            samples = Array(samples.prefix(limit))
+        }
+        let ranking = Evaluation.rankingCandidates(samples, seed: seed)
+        var runs: [EvaluationRun] = []
+        func progressBar(_ label: String) -> (Int, Int) -> Void {
+            printError("\(label):")
+            let bar = ProgressBar(total: samples.count)
+            return { done, _ in bar.update(done, failed: 0) }
+        }
+        runs.append(try Evaluation.run(vlm, name: "projector (\(URL(fileURLWithPath: model.projector ?? DefaultPaths.projector.path).lastPathComponent), step \(vlm.projector.config.step))",
+                                       samples: samples, ranking: ranking, maxTokens: maxTokens, progress: progressBar("trained projector")))
+        if baselines {
+            let untrained = try Projector(config: vlm.projector.config)
+            untrained.initialize(seed: seed)
+            let base = try VisionLanguageModel(vision: vlm.vision, preprocessor: vlm.preprocessor, projector: untrained, decoder: vlm.decoder)
+            runs.append(try Evaluation.run(base, name: "untrained projector", samples: samples, ranking: ranking, maxTokens: maxTokens,
+                                           progress: progressBar("untrained projector")))
+        }
+        if let train, let features {
+            let trainSamples = try Dataset.load(train)
+            let cache = try FeatureCache(directory: features)
+            let Tv = cache.info.tokens, Dv = cache.info.width
+            let buffer = FloatBuffer(count: Tv * Dv)
+            var trainFeatures: [String: [Float]] = [:]
+            for s in trainSamples where trainFeatures[s.image] == nil {
+                try cache.read(hash: try contentHash(ofFile: s.image), image: s.image, into: buffer.pointer)
+                trainFeatures[s.image] = Evaluation.meanPool(buffer.readable, tokens: Tv, width: Dv, prefix: cache.info.prefixTokens)
+            }
+            guard let layer = VisionFeatureLayer(cache.info.layer) else { throw CLIError(description: "\(features): unknown layer \(cache.info.layer)") }
+            var testFeatures: [String: [Float]] = [:]
+            for s in samples where testFeatures[s.image] == nil {
+                let batch = try vlm.preprocessor.batch([try ImageFile.read(s.image)], names: [s.image])
+                let f = try vlm.vision.forward(pixels: batch.pixels.readable, count: 1, height: batch.height, width: batch.width, layer: layer)
+                testFeatures[s.image] = Evaluation.meanPool(f.readable, tokens: f.count / Dv, width: Dv, prefix: cache.info.prefixTokens)
+            }
+            runs.append(Evaluation.nearestNeighbourCaptions(test: samples, testFeatures: testFeatures, train: trainSamples, trainFeatures: trainFeatures))
+        }
+
+        var report: [[String: Any]] = []
+        func fmt(_ v: Double?, percent: Bool = false) -> String {
+            guard let v else { return "-" }
+            return percent ? String(format: "%.1f%%", v * 100) : String(format: "%.3f", v)
+        }
+        print(String(format: "%-44@ %-14@ %7@ %8@ %8@ %8@ %8@", "system" as NSString, "source" as NSString, "BLEU-4" as NSString,
+                     "CIDEr-D" as NSString, "EM" as NSString, "VQA acc" as NSString, "rank@5" as NSString))
+        for run in runs {
+            let (overall, per) = try Evaluation.score(run, samples: samples)
+            for (source, s) in [("all", overall)] + per.sorted(by: { $0.key < $1.key }) {
+                print(String(format: "%-44@ %-14@ %7@ %8@ %8@ %8@ %8@", String(run.name.prefix(44)) as NSString, source as NSString,
+                             fmt(s.bleu4) as NSString, fmt(s.ciderD) as NSString, fmt(s.exactMatch, percent: true) as NSString,
+                             fmt(s.vqaAccuracy, percent: true) as NSString, fmt(s.ranking5, percent: true) as NSString))
+                let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s)) as! [String: Any]
+                report.append(["system": run.name, "source": source].merging(encoded) { a, _ in a })
+            }
+        }
+        if let out {
+            var examples: [[String: String]] = []
+            for i in samples.indices.prefix(40) {
+                examples.append(["image": samples[i].image, "prompt": samples[i].turns.last!.user, "reference": samples[i].turns.last!.assistant,
+                                 "output": runs[0].outputs[i] ?? ""])
+            }
+            let json: [String: Any] = ["data": data, "samples": samples.count, "results": report, "examples": examples]
+            try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: out))
+            printError("report written to \(out)")
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Backbones
+import Foundation
+import Kernels
+import Projector
+
+/// `vlm precompute`: run the frozen vision encoder once over every image of the data files and
+/// cache the features for training.
+struct Precompute: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Encode every image of a data file once into a feature cache for training.",
+        discussion: "The cache is a directory of safetensors shards keyed by each image's content hash, plus cache.json naming the vision model and layer. Resumable: run it again and only images not yet cached are encoded. Training refuses a cache made by another vision model or layer.")
+
+    @Option(name: .long, help: ArgumentHelp("Vision encoder directory (Hugging Face layout). Default: the embedded DINOv2 ViT-S/14.", valueName: "dir"))
+    var vision: String?
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Data file (JSONL or LLaVA JSON); repeat for train and validation files.", valueName: "file"))
+    var data: [String]
+
+    @Option(name: .long, help: ArgumentHelp("Cache directory.", valueName: "dir"))
+    var out: String
+
+    @Option(name: .long, help: "Vision layer: an hidden_states index such as -2, or final.")
+    var layer: String = "-2"
+
+    @Option(name: .long, help: "Storage type: f16 (half the disk) or f32.")
+    var dtype: String = "f16"
+
+    @Option(name: .long, help: "Images per vision forward.")
+    var batch: Int = 8
+
+    @Option(name: .long, help: "Images per cache shard (each shard is written atomically).")
+    var shard: Int = 256
+
+    @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if data.isEmpty { throw ValidationError("give at least one --data file") }
+        if !["f16", "f32"].contains(dtype) { throw ValidationError("--dtype must be f16 or f32") }
+        if batch < 1 || shard < 1 { throw ValidationError("--batch and --shard must be at least 1") }
+        if VisionFeatureLayer(layer) == nil { throw ValidationError("--layer must be an integer or final") }
+    }
+
+    func run() throws {
+        if let t = threads { BLASRuntime.setThreads(t) }
+        let visionPath = vision ?? DefaultPaths.vision.path
+        guard FileManager.default.fileExists(atPath: visionPath) else {
+            throw CLIError(description: "vision model missing at \(visionPath): \(DefaultPaths.fetchHint)")
+        }
+        let vit = try VisionCheckpoint.load(visionPath)
+        let preprocessor = try ImagePreprocessing.load(directory: visionPath)
+        let id = try checkpointIdentity(visionPath)
+        let size = preprocessor.outputSize(height: vit.config.imageSize, width: vit.config.imageSize)
+        let info = FeatureCacheInfo(visionModel: id.name, visionHash: id.hash, layer: layer,
+                                    tokens: vit.config.tokens(height: size.height, width: size.width), width: vit.config.width,
+                                    prefixTokens: vit.config.prefixTokens, dtype: dtype.uppercased())
+        let cache = try FeatureCache.prepare(directory: out, info: info)
+        // unique images by content
+        var todo: [(hash: String, path: String)] = []
+        var seen = Set<String>()
+        for file in data {
+            for sample in try Dataset.load(file) {
+                let hash = try contentHash(ofFile: sample.image)
+                if seen.insert(hash).inserted && !cache.contains(hash) { todo.append((hash, sample.image)) }
+            }
+        }
+        printError("precompute: \(seen.count) distinct images, \(seen.count - todo.count) already cached, \(todo.count) to encode with \(id.name) layer \(layer)")
+        guard !todo.isEmpty else { return }
+        let progress = ProgressBar(total: todo.count)
+        let perImage = info.tokens * info.width
+        var pending: [(hash: String, features: [Float])] = []
+        var done = 0
+        var i = 0
+        while i < todo.count {
+            let chunk = Array(todo[i..<min(i + batch, todo.count)])
+            i += chunk.count
+            let images = try chunk.map { try ImageFile.read($0.path) }
+            let pixels = try preprocessor.batch(images, names: chunk.map(\.path))
+            let features = try vit.forward(pixels: pixels.pixels.readable, count: chunk.count, height: pixels.height, width: pixels.width,
+                                           layer: VisionFeatureLayer(layer)!)
+            for (b, item) in chunk.enumerated() {
+                pending.append((item.hash, Array(UnsafeBufferPointer(start: features.pointer + b * perImage, count: perImage))))
+            }
+            if pending.count >= shard {
+                try cache.writeShard(pending)
+                pending = []
+            }
+            done += chunk.count
+            progress.update(done, failed: 0)
+        }
+        try cache.writeShard(pending)
+        printError("precompute: \(cache.count) images cached in \(out)")
+    }
+}
