@@ -58,13 +58,8 @@ public final class VisionLanguageModel {
         let size = preprocessor.outputSize(height: vision.config.imageSize, width: vision.config.imageSize)
         visionTokens = vision.config.tokens(height: size.height, width: size.width)
         imageTokens = try projector.outputTokens(forFeatureTokens: visionTokens)
-        if !plainPrompt, let template = ChatTemplate.detect(chatTemplateString: decoder.chatTemplateString, tokenizer: decoder.tokenizer) {
-            style = .chat(template)
-            stopStrings = template.stopStrings
-        } else {
-            style = .plain
-            stopStrings = []
-        }
+        style = plainPrompt ? .plain : try PromptStyle.resolve(style: projector.config.promptStyle, system: projector.config.systemPrompt, checkpoint: decoder)
+        if case .chat(let template) = style { stopStrings = template.stopStrings } else { stopStrings = [] }
         var stops = decoder.eosIds
         for s in stopStrings { if let id = decoder.tokenizer.id(of: s) { stops.insert(id) } }
         stopIds = stops

@@ -80,8 +80,13 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
     public var decoderModel: String
     public var decoderHash: String
     public var step: Int
+    /// How prompts are built: "chat" (the decoder's chat template) or "plain".
+    public var promptStyle: String = "chat"
+    /// The system turn for chat prompts: "default" (the template's own), "none" (no system turn), or a text.
+    public var systemPrompt: String = "default"
 
     enum CodingKeys: String, CodingKey {
+        case promptStyle = "prompt_style", systemPrompt = "system_prompt"
         case kind = "projector_type", reduction, visionLayer = "vision_layer", prefixTokens = "prefix_tokens"
         case keepPrefixTokens = "keep_prefix_tokens", visionWidth = "vision_width", textWidth = "text_width"
         case visionModel = "vision_model", visionHash = "vision_hash", decoderModel = "decoder_model"
@@ -95,6 +100,24 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
         self.keepPrefixTokens = keepPrefixTokens; self.visionWidth = visionWidth; self.textWidth = textWidth
         self.visionModel = visionModel; self.visionHash = visionHash; self.decoderModel = decoderModel
         self.decoderHash = decoderHash; self.step = step
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(ProjectorKind.self, forKey: .kind)
+        reduction = try c.decode(String.self, forKey: .reduction)
+        visionLayer = try c.decode(String.self, forKey: .visionLayer)
+        prefixTokens = try c.decode(Int.self, forKey: .prefixTokens)
+        keepPrefixTokens = try c.decode(Bool.self, forKey: .keepPrefixTokens)
+        visionWidth = try c.decode(Int.self, forKey: .visionWidth)
+        textWidth = try c.decode(Int.self, forKey: .textWidth)
+        visionModel = try c.decode(String.self, forKey: .visionModel)
+        visionHash = try c.decode(String.self, forKey: .visionHash)
+        decoderModel = try c.decode(String.self, forKey: .decoderModel)
+        decoderHash = try c.decode(String.self, forKey: .decoderHash)
+        step = try c.decode(Int.self, forKey: .step)
+        promptStyle = try c.decodeIfPresent(String.self, forKey: .promptStyle) ?? "chat"
+        systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt) ?? "default"
     }
 
     public var tokenReduction: TokenReduction { get throws { try TokenReduction(parsing: reduction) } }

@@ -14,6 +14,28 @@ public enum PromptStyle: Sendable {
     case plain
 }
 
+extension PromptStyle {
+    /// The prompt style a projector config names, for a decoder checkpoint: "plain", or "chat"
+    /// with the template detected from the checkpoint and `system` ("default": the template's
+    /// own system turn; "none": no system turn; other text: that system message — ChatML only).
+    public static func resolve(style: String, system: String, checkpoint: LlamaCheckpoint) throws -> PromptStyle {
+        switch style {
+        case "plain": return .plain
+        case "chat":
+            guard let template = ChatTemplate.detect(chatTemplateString: checkpoint.chatTemplateString, tokenizer: checkpoint.tokenizer) else {
+                throw ProjectorError.invalidSetting("\(checkpoint.path) has no chat template swift-vlm knows (ChatML, Llama 2, Llama 3); use the plain prompt style")
+            }
+            switch (template, system) {
+            case (_, "default"): return .chat(template)
+            case (.chatML, "none"): return .chat(.chatML(defaultSystem: nil))
+            case (.chatML, let text): return .chat(.chatML(defaultSystem: text))
+            default: throw ProjectorError.invalidSetting("a custom system prompt is supported for ChatML decoders only")
+            }
+        default: throw ProjectorError.invalidSetting("prompt style \"\(style)\": use chat or plain")
+        }
+    }
+}
+
 /// A built sequence. Positions 0..<prefix.count are `prefix` tokens, then `imageTokens`
 /// image rows, then `suffix` tokens.
 public struct BuiltSequence: Sendable, Equatable {

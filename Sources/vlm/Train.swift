@@ -48,6 +48,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Prompt style: chat (the decoder's chat template) or plain.")
     var prompt: String = "chat"
 
+    @Option(name: .long, help: "System turn of chat prompts: default (the template's own), none, or a text (ChatML decoders).")
+    var system: String = "default"
+
     @Option(name: .long, help: "Optimizer steps (default: one epoch unless --epochs is given).")
     var steps: Int?
 
@@ -116,19 +119,13 @@ struct Train: ParsableCommand {
                                      visionWidth: cache.info.width, textWidth: checkpoint.config.hiddenSize,
                                      visionModel: visionID.name, visionHash: visionID.hash,
                                      decoderModel: checkpoint.name, decoderHash: decoderID.hash, step: 0)
-        let proj = try Projector(config: config)
+        var fullConfig = config
+        fullConfig.promptStyle = prompt
+        fullConfig.systemPrompt = system
+        let proj = try Projector(config: fullConfig)
         proj.initialize(seed: seed)
 
-        let style: PromptStyle
-        switch prompt {
-        case "plain": style = .plain
-        case "chat":
-            guard let t = ChatTemplate.detect(chatTemplateString: checkpoint.chatTemplateString, tokenizer: checkpoint.tokenizer) else {
-                throw CLIError(description: "\(decoderPath): no chat template swift-vlm knows; use --prompt plain")
-            }
-            style = .chat(t)
-        default: throw ValidationError("--prompt must be chat or plain")
-        }
+        let style = try PromptStyle.resolve(style: prompt, system: system, checkpoint: checkpoint)
         let builder = SequenceBuilder(tokenizer: checkpoint.tokenizer, style: style,
                                       imageTokens: try proj.outputTokens(forFeatureTokens: cache.info.tokens),
                                       eosId: checkpoint.tokenizer.eosId)
