@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "vlm", targets: ["vlm"]),
         .executable(name: "vlm-bench", targets: ["vlm-bench"]),
         .library(name: "Backbones", targets: ["Backbones"]),
+        .library(name: "Projector", targets: ["Projector"]),
         .library(name: "Inference", targets: ["Inference"]),
     ],
     dependencies: [
@@ -40,13 +41,17 @@ let package = Package(
         .target(name: "Backbones", dependencies: ["Kernels", "CJPEG", "CPNG", "CSentencePiece"],
                 path: "Sources/Backbones", swiftSettings: fastMath),
 
-        // MARK: generation, sampling, prompt templates
-        .target(name: "Inference", dependencies: ["Backbones", "Kernels"],
+        // MARK: the trainable projector, datasets, feature cache, trainer
+        .target(name: "Projector", dependencies: ["Backbones", "Kernels"],
+                path: "Sources/Projector", swiftSettings: fastMath),
+
+        // MARK: generation, sampling, captioning, scoring
+        .target(name: "Inference", dependencies: ["Backbones", "Projector", "Kernels"],
                 path: "Sources/Inference", swiftSettings: fastMath),
 
         // MARK: executables
         .executableTarget(name: "vlm", dependencies: [
-            "Backbones", "Inference", "Kernels",
+            "Backbones", "Projector", "Inference", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/vlm", swiftSettings: fastMath),
         .executableTarget(name: "vlm-bench", dependencies: ["Backbones", "Inference", "Kernels"],
@@ -57,6 +62,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "Kernels"], path: "Tests/BackbonesTests",
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "ProjectorTests", dependencies: ["Projector", "Backbones", "Kernels"],
+                    path: "Tests/ProjectorTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Backbones", "Kernels"],
                     path: "Tests/InferenceTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["vlm"], path: "Tests/CLITests"),

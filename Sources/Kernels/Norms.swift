@@ -17,6 +17,7 @@ import Foundation
 /// `rstd` (T) is stored when non-nil. y may alias x.
 public func rmsnormForward(_ y: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>?, _ x: UnsafePointer<Float>,
                            _ w: UnsafePointer<Float>, T: Int, C: Int, eps: Float) {
+    guard C > 0 else { return }
     for t in 0..<T {
         let xt = x + t * C, yt = y + t * C         // (C)
         var ss = F16(repeating: 0)
@@ -37,6 +38,7 @@ public func rmsnormForward(_ y: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutab
 /// dx = rstd · (dy·w) - x · rstd³ · mean(dy·w·x). Input gradient only: the norm weights are frozen.
 public func rmsnormBackward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                             _ w: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, T: Int, C: Int) {
+    guard C > 0 else { return }
     for t in 0..<T {
         let xt = x + t * C, dyt = dy + t * C, dxt = dx + t * C   // (C)
         let r = rstd[t]
@@ -71,7 +73,7 @@ public func layernormForward(_ y: UnsafeMutablePointer<Float>, _ mean: UnsafeMut
     guard C > 0 else { return }
     for t in 0..<T {
         let xt = x + t * C, yt = y + t * C         // (C)
-        let mu = sum(xt, C) / Float(C)
+        let mu = rowSum(xt, C) / Float(C)
         let muv = F16(repeating: mu)
         // Two passes: the variance of (x - mean) keeps precision when |mean| ≫ std.
         var vs = F16(repeating: 0)

@@ -47,7 +47,7 @@ public func logSoftmax(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Floa
 @inline(__always)
 func softmaxRow(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
     guard n > 0 else { return }
-    let mv = F16(repeating: maximum(x, n))
+    let mv = F16(repeating: rowMax(x, n))
     var acc = F16(repeating: 0)
     var i = 0
     while i + 16 <= n {
@@ -71,7 +71,7 @@ func softmaxRow(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n
 /// log Σ exp(x(n)), computed as max + log Σ exp(x - max).
 @inline(__always)
 func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    let m = maximum(x, n)
+    let m = rowMax(x, n)
     let mv = F16(repeating: m)
     var acc = F16(repeating: 0)
     var i = 0

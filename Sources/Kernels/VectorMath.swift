@@ -4,7 +4,7 @@
 // Foundation's expf is a per-lane library call; in the softmax, GELU and SiLU loops it would take
 // most of the time. `vexp` below is a Cephes-style expf: split x = n·ln2 + r with |r| ≤ ln2/2,
 // evaluate a degree-6 polynomial for e^r, scale by 2^n through the exponent bits. Relative error
-// is about 1e-7 (2 ulp) over the whole float range (see KernelsTests.testVectorExpMatchesFoundation).
+// is about 1e-7 (2 ulp) over the whole float range (see SoftmaxTests.testVectorExpMatchesFoundation).
 //
 // Notes for this machine (Swift 6.3, -Ounchecked -target-cpu haswell): `pointwiseMin/Max`,
 // `.clamped` and prefix `-` on SIMD16<Float> compile to per-lane code, so the code below uses
@@ -149,7 +149,7 @@ func map16(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: Uns
 
 /// Sum of `n` floats (16 lanes of partial sums).
 @inline(__always)
-func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = F16(repeating: 0)
     var i = 0
     while i + 16 <= n { acc += load16(x + i); i += 16 }
@@ -159,7 +159,7 @@ func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
 
 /// Maximum of `n` floats (n ≥ 1); -inf for n = 0.
 @inline(__always)
-func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = F16(repeating: -.infinity)
     var i = 0
     while i + 16 <= n {

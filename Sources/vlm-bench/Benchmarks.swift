@@ -7,5 +7,7 @@ enum Benchmarks {
         "blas": { _ in print(BLASRuntime.summary) },
         "sgemm": KernelBenchmarks.sgemm,
         "kernels": KernelBenchmarks.kernels,
+        "decoder": DecoderBench.run,
+        "train": TrainBench.run,
     ]
 }

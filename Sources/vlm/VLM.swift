@@ -13,7 +13,7 @@ struct VLM: ParsableCommand {
         pretrained Llama-style language model, on the CPU, with no Python.
         """,
         version: "swift-vlm \(vlmVersion)\n\(BLASRuntime.summary)",
-        subcommands: [Doctor.self]
+        subcommands: [Generate.self, Score.self, Train.self, Doctor.self]
     )
 }
 

@@ -122,6 +122,32 @@ final class TokenizerReferenceTests: XCTestCase {
         XCTAssertTrue(tok.addBosByDefault)
     }
 
+    /// A tokenizer_config.json whose add_bos_token / add_eos_token contradict tokenizer.json's
+    /// post-processor: transformers keeps the post-processor, and so do we.
+    func testConfigFlagsDoNotOverrideThePostProcessor() throws {
+        struct Expected: Decodable { var config: [String: JSONValue]; var text: String; var ids: [Int] }
+        enum JSONValue: Decodable {
+            case bool(Bool), string(String)
+            init(from decoder: Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                if let b = try? c.decode(Bool.self) { self = .bool(b) } else { self = .string(try c.decode(String.self)) }
+            }
+            var any: Any { switch self { case let .bool(b): return b; case let .string(s): return s } }
+        }
+        let src = fixtures.appendingPathComponent("tiny_llama3")
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf:
+            src.appendingPathComponent("expected_transformers_config.json")))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-tokenizer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: src.appendingPathComponent("tokenizer.json"), to: dir.appendingPathComponent("tokenizer.json"))
+        try JSONSerialization.data(withJSONObject: expected.config.mapValues(\.any))
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        let tok = try BPETokenizer(huggingFaceDirectory: dir.path)
+        XCTAssertEqual(tok.encode(expected.text), expected.ids)
+        XCTAssertEqual(tok.eosId, tok.id(of: "<|eot_id|>"))
+    }
+
     /// A Llama 2 tokenizer.json (SentencePiece BPE with byte fallback as HF serializes it): the same
     /// ids as SentencePiece itself (tiny_sp/expected.json).
     func testTinySentencePieceAsTokenizerJSON() throws {
@@ -130,6 +156,41 @@ final class TokenizerReferenceTests: XCTestCase {
         checkTokenizer(tok, against: try TokenizerReference.load("tiny_sp/expected.json"), name: "tiny_sp_hf")
         XCTAssertEqual(tok.eosId, 2)
         XCTAssertTrue(try loadTokenizer(directory: dir) is BPETokenizer)
+    }
+
+    /// Added tokens marked "normalized" (older Llama tokenizer.json files) are matched in the
+    /// normalized text: "<s>Hi" gives "▁" "<s>" "Hi".
+    func testNormalizedAddedTokensAreMatchedAfterNormalization() throws {
+        struct Cases: Decodable { struct Case: Decodable { var text: String; var ids: [Int] }; var cases: [Case] }
+        let src = fixtures.appendingPathComponent("tiny_sp_hf")
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("tokenizer.json"))) as! [String: Any]
+        json["added_tokens"] = (json["added_tokens"] as! [[String: Any]]).map { t in
+            var t = t
+            t["normalized"] = true
+            return t
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-tokenizer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("tokenizer.json"))
+        let tok = try BPETokenizer(huggingFaceDirectory: dir.path)
+        let expected = try JSONDecoder().decode(Cases.self, from: Data(contentsOf:
+            src.appendingPathComponent("expected_normalized_added_tokens.json")))
+        var bad = 0
+        for c in expected.cases where tok.encode(c.text, addBos: false, parseSpecial: true) != c.ids {
+            bad += 1
+            print("  MISMATCH \(c.text.debugDescription): got \(tok.encode(c.text, addBos: false)), want \(c.ids)")
+        }
+        print("tiny_sp_hf with normalized added tokens: \(expected.cases.count - bad)/\(expected.cases.count) texts match")
+        XCTAssertEqual(bad, 0)
+        XCTAssertGreaterThan(expected.cases.count, 5)
+    }
+
+    /// The same model as transformers 5 writes it: no normalizer, a Metaspace pre-tokenizer that
+    /// prepends "▁" only at the start of the text (prepend_scheme "first").
+    func testTinySentencePieceWithMetaspace() throws {
+        let tok = try BPETokenizer(huggingFaceDirectory: fixtures.appendingPathComponent("tiny_sp_metaspace").path)
+        checkTokenizer(tok, against: try TokenizerReference.load("tiny_sp_metaspace/expected.json"), name: "tiny_sp_metaspace")
     }
 
     /// Every error names the file and what is wrong.
@@ -182,6 +243,13 @@ final class TokenizerReferenceTests: XCTestCase {
         }
         try expectError({ $0["post_processor"] = ["type": "TemplateProcessing", "single": [["SpecialToken": ["id": "<nope>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]]] }) {
             if case .unknownSpecialToken(_, let t) = $0 { return t == "<nope>" } else { return false }
+        }
+        try expectError({ model(&$0, "vocab", ["a": 2_000_000_000]) }) {
+            if case .invalidVocabulary(_, let r) = $0 { return r.contains("2000000000") } else { return false }
+        }
+        try expectError({ $0["post_processor"] = ["type": "TemplateProcessing", "single": [["SpecialToken": ["id": "<x>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
+                                                  "special_tokens": ["<x>": ["id": "<x>", "ids": [99999], "tokens": ["<x>"]]]] }) {
+            if case .invalidVocabulary(_, let r) = $0 { return r.contains("99999") } else { return false }
         }
         try "{ not json".write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try BPETokenizer(huggingFaceDirectory: dir.path)) { e in

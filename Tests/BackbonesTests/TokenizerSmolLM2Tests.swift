@@ -147,6 +147,27 @@ final class TokenizerSmolLM2Tests: XCTestCase {
                      ids.count, Double(ids.count) / t5.timeIntervalSince(t4)))
     }
 
+    /// Concurrent encodes (sharing the word cache) give the same ids as serial ones.
+    func testConcurrentEncodingAgreesWithSerial() throws {
+        let tok = try SmolLM2Vocabulary.load().tokenizer()
+        let reference = try TokenizerReference.load("smollm2_expected.json")
+        let texts = reference.cases.map(\.text)
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var ids: [Int: [Int]] = [:]
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: texts.count * 8) { k in
+            let ids = tok.encode(texts[k % texts.count], addBos: false, parseSpecial: true)
+            results.lock.lock()
+            results.ids[k] = ids
+            results.lock.unlock()
+        }
+        for k in 0..<(texts.count * 8) {
+            XCTAssertEqual(results.ids[k], reference.cases[k % texts.count].ids, "text \(k % texts.count)")
+        }
+    }
+
     /// The GGUF arrays of other tokenizer.ggml.pre values, on tiny_gpt2's vocabulary, against the
     /// `tokenizers` library running llama.cpp's regex lists for each value.
     func testGGUFPreTokenizerPresets() throws {

@@ -66,3 +66,70 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(err.contains("--threads must be at least 1"), err)
     }
 }
+
+/// `vlm generate` and `vlm score` on the tiny transformers-made checkpoints.
+final class DecoderCLITests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("InferenceTests/Fixtures/llama")
+
+    struct Expected: Decodable {
+        struct ScoreItem: Decodable { let candidate: String; let candidate_ids: [Int]; let logprob: Double }
+        let prompt: String, prompt_ids: [Int], greedy_new_ids: [Int], scores: [ScoreItem]
+    }
+    func expected(_ name: String) throws -> Expected {
+        try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("\(name)/expected.json")))
+    }
+
+    func testGenerateJSONGivesReferenceIds() throws {
+        for (name, path) in [("bpe-gqa-tied-f32", "bpe-gqa-tied-f32"), ("bpe-gqa-tied-gguf", "bpe-gqa-tied-gguf/model.gguf")] {
+            let exp = try expected(name)
+            let (status, out, err) = try CLITests.run(["generate", "--llm", Self.fixtures.appendingPathComponent(path).path,
+                                                       "--prompt", exp.prompt, "--max-tokens", "\(exp.greedy_new_ids.count)", "--json"])
+            XCTAssertEqual(status, 0, err)
+            let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+            XCTAssertEqual(obj["prompt_ids"] as? [Int], exp.prompt_ids)
+            XCTAssertEqual(obj["new_ids"] as? [Int], exp.greedy_new_ids)
+            XCTAssertNotNil(obj["text"] as? String)
+        }
+    }
+
+    func testGenerateStreamsText() throws {
+        let exp = try expected("spm-mha-untied-bf16")
+        let (status, out, err) = try CLITests.run(["generate", "--llm", Self.fixtures.appendingPathComponent("spm-mha-untied-bf16").path,
+                                                   "--prompt", exp.prompt, "--max-tokens", "8"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertFalse(out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+    }
+
+    func testScorePrintsOneObjectPerCandidate() throws {
+        let exp = try expected("bpe-gqa-tied-f32")
+        let candidates = exp.scores.map(\.candidate)
+        let (status, out, err) = try CLITests.run(["score", "--llm", Self.fixtures.appendingPathComponent("bpe-gqa-tied-f32").path,
+                                                   "--prompt", exp.prompt] + candidates)
+        XCTAssertEqual(status, 0, err)
+        let lines = out.split(separator: "\n")
+        XCTAssertEqual(lines.count, candidates.count)
+        for (line, item) in zip(lines, exp.scores) {
+            let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            XCTAssertEqual(obj["candidate"] as? String, item.candidate)
+            XCTAssertEqual(obj["tokens"] as? Int, item.candidate_ids.count)
+            XCTAssertEqual(try XCTUnwrap(obj["logprob"] as? Double), item.logprob, accuracy: 1e-3)
+        }
+    }
+
+    func testMissingCheckpointIsAClearError() throws {
+        let (status, _, err) = try CLITests.run(["generate", "--llm", "/nonexistent/model.gguf", "--prompt", "hi"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("/nonexistent/model.gguf"), err)
+    }
+
+    func testCorruptGGUFIsAClearError() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-corrupt-\(getpid()).gguf").path
+        let good = try Data(contentsOf: Self.fixtures.appendingPathComponent("bpe-gqa-tied-gguf/model.gguf"))
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, _, err) = try CLITests.run(["generate", "--llm", path, "--prompt", "hi"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains(path), err)
+    }
+}

@@ -61,6 +61,8 @@ final class PromptTemplateTests: XCTestCase {
         let plain = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
         XCTAssertEqual(ChatTemplate.detect(chatTemplateString: plain, tokenizer: nil), .chatML(defaultSystem: nil))
         XCTAssertNil(ChatTemplate.detect(chatTemplateString: "{{ messages }}", tokenizer: nil))
+        let llama31 = "{{- bos_token }}{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' }}{{- 'Cutting Knowledge Date: December 2023\\n' }}{{- '<|eot_id|>' }}"
+        XCTAssertNil(ChatTemplate.detect(chatTemplateString: llama31, tokenizer: nil))
     }
 
     func testDetectsFamilyFromSpecialTokens() throws {

@@ -53,6 +53,16 @@ final class AttentionTests: XCTestCase {
             for mode in ["scratch", "workspace", "alloc"] {
                 assertClose(forward(s, q, k, v, mode: mode).out, out, atol: 1e-6, "\(label) out without probs (\(mode))")
             }
+            if s.causal {
+                // Two more keys in the cache, past every query's position: same output, and the
+                // stored probability rows are the same rows with two masked (zero) entries more.
+                let extra = randomFloats(2 * s.Hkv * s.D, seed: 140)
+                let wide = Shape(T: s.T, S: s.S + 2, Hq: s.Hq, Hkv: s.Hkv, D: s.D, causal: true, qOffset: s.qOffset)
+                let (outWide, probsWide) = forward(wide, q, k + extra, v + extra, mode: "probs")
+                assertClose(outWide, out, atol: 0, "\(label) out with 2 more (masked) keys")
+                let padded = stride(from: 0, to: probs.count, by: s.S).flatMap { probs[$0..<($0 + s.S)] + [0, 0] }
+                assertClose(probsWide, padded, atol: 0, "\(label) probs with 2 more (masked) keys")
+            }
         }
     }
 
@@ -75,9 +85,10 @@ final class AttentionTests: XCTestCase {
 
     func testBackwardMatchesFiniteDifferences() {
         let shapes = [
-            Shape(T: 3, S: 5, Hq: 4, Hkv: 2, D: 4, causal: true, qOffset: 2),   // grouped heads, causal, KV-cache offset
+            // Grouped heads, causal, KV-cache offset; the cache holds one key past the last query.
+            Shape(T: 3, S: 6, Hq: 4, Hkv: 2, D: 4, causal: true, qOffset: 2),
             Shape(T: 3, S: 4, Hq: 4, Hkv: 2, D: 4, causal: false, qOffset: 0),  // grouped heads, no mask
-            Shape(T: 1, S: 4, Hq: 2, Hkv: 1, D: 4, causal: true, qOffset: 3),   // one decoding step
+            Shape(T: 1, S: 5, Hq: 2, Hkv: 1, D: 4, causal: true, qOffset: 3),   // one decoding step, one key past it
         ]
         for (n, s) in shapes.enumerated() {
             let q = randomFloats(s.T * s.Hq * s.D, seed: 90 + UInt64(n), scale: 1.5)
@@ -97,6 +108,7 @@ final class AttentionTests: XCTestCase {
             if s.causal {
                 // Keys no query may see get no gradient.
                 let hidden = (s.qOffset + s.T) * s.Hkv * s.D
+                XCTAssertLessThan(hidden, k.count, "\(label): the shape has keys no query sees")
                 XCTAssertTrue(g[1][hidden...].allSatisfy { $0 == 0 } && g[2][hidden...].allSatisfy { $0 == 0 }, "\(label): masked keys")
             }
         }

@@ -2,7 +2,8 @@
 // as the `tokenizers` library's AddedVocabulary does: leftmost-longest, non-overlapping matches of
 // all added tokens; a match of a special token when special tokens are not parsed, or of a
 // single_word token inside a word, stays plain text; lstrip/rstrip tokens swallow the whitespace
-// beside them. Tokens marked `normalized` are matched in a second pass over the text left over.
+// beside them. Tokens marked `normalized` are normalized themselves and matched in a second pass,
+// over the normalized text of each segment the first pass left.
 //
 // Legend: S scalars of the text; segments are ranges of S or token ids.
 
@@ -29,24 +30,44 @@ struct AddedVocabulary: Sendable {
     private let raw: Trie
     private let normalized: Trie
 
-    init(_ tokens: [AddedToken]) {
+    /// `normalize` is the tokenizer's normalizer: tokens marked `normalized` are looked for, normalized,
+    /// in normalized text (as the `tokenizers` library does; "<s>" becomes "▁<s>" under Llama 2's).
+    init(_ tokens: [AddedToken], normalize: ([UInt32]) -> [UInt32] = { $0 }) {
         self.tokens = tokens
-        raw = Trie(tokens.indices.filter { !tokens[$0].normalized && !tokens[$0].content.isEmpty }, tokens)
-        normalized = Trie(tokens.indices.filter { tokens[$0].normalized && !tokens[$0].content.isEmpty }, tokens)
+        let content = tokens.map { t -> [UInt32] in
+            let scalars = t.content.unicodeScalars.map(\.value)
+            return t.normalized ? normalize(scalars) : scalars
+        }
+        raw = Trie(tokens.indices.filter { !tokens[$0].normalized && !content[$0].isEmpty }, content)
+        normalized = Trie(tokens.indices.filter { tokens[$0].normalized && !content[$0].isEmpty }, content)
     }
 
     var isEmpty: Bool { tokens.isEmpty }
+    var hasNormalizedTokens: Bool { !normalized.isEmpty }
 
-    /// Splits `s` into text and added tokens.
+    /// Splits `s` into text and added tokens: the non-normalized tokens, then the normalized ones in
+    /// the text left over (for tokenizers whose normalizer changes nothing those tokens contain).
     func split(_ s: UnsafeBufferPointer<UInt32>, parseSpecial: Bool) -> [TextSegment] {
         var out: [TextSegment] = []
         if s.isEmpty { return out }
-        let first = raw.isEmpty ? [TextSegment.text(0..<s.count)] : split(s, 0..<s.count, raw, parseSpecial)
+        let first = split(s, 0..<s.count, normalizedTokens: false, parseSpecial: parseSpecial)
         if normalized.isEmpty { return first }
         for seg in first {
-            if case let .text(r) = seg { out += split(s, r, normalized, parseSpecial) } else { out.append(seg) }
+            if case let .text(r) = seg {
+                out += split(s, r, normalizedTokens: true, parseSpecial: parseSpecial)
+            } else {
+                out.append(seg)
+            }
         }
         return out
+    }
+
+    /// One pass over `range` with the non-normalized or the normalized tokens.
+    func split(_ s: UnsafeBufferPointer<UInt32>, _ range: Range<Int>, normalizedTokens: Bool,
+               parseSpecial: Bool) -> [TextSegment] {
+        let trie = normalizedTokens ? normalized : raw
+        if trie.isEmpty { return range.isEmpty ? [] : [.text(range)] }
+        return split(s, range, trie, parseSpecial)
     }
 
     private func split(_ s: UnsafeBufferPointer<UInt32>, _ range: Range<Int>, _ trie: Trie,
@@ -94,16 +115,16 @@ private struct Trie: Sendable {
 
     var isEmpty: Bool { children[0].isEmpty }
 
-    init(_ indices: [Int], _ tokens: [AddedToken]) {
+    init(_ indices: [Int], _ contents: [[UInt32]]) {
         for k in indices {
             var node = 0
-            for u in tokens[k].content.unicodeScalars {
-                if let next = children[node][u.value] {
+            for u in contents[k] {
+                if let next = children[node][u] {
                     node = Int(next)
                 } else {
                     children.append([:])
                     terminal.append(-1)
-                    children[node][u.value] = Int32(children.count - 1)
+                    children[node][u] = Int32(children.count - 1)
                     node = children.count - 1
                 }
             }

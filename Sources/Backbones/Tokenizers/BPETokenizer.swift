@@ -6,8 +6,9 @@
 // Legend: V vocabulary size (model vocabulary + added tokens), M merges, S scalars of a text,
 // W symbols of one pre-tokenized word.
 //
-// Encoding: added tokens are cut out first (AddedVocabulary); each text segment is normalized,
-// transformed and split by the pre-tokenizer (PreTokenizer.swift); each piece ("word") starts as
+// Encoding: added tokens are cut out first (AddedVocabulary); each text segment is normalized (and
+// searched for added tokens marked `normalized`), transformed and split by the pre-tokenizer
+// (PreTokenizer.swift); each piece ("word") starts as
 // its symbols (bytes or characters) and the adjacent pair with the lowest merge rank is merged
 // (leftmost first on ties) until no pair has a merge, with a heap keyed by (rank, position) and
 // stale entries skipped, as tokenizers' `Word::merge_all` does. Results are cached per word.
@@ -49,6 +50,10 @@ struct BPEConfiguration {
     var chatTemplate: String?
 }
 
+/// Ids at or beyond this are refused (the largest real vocabularies are ~260k), so a corrupt file
+/// cannot make the loader allocate gigabytes.
+let maxVocabularySize = 1 << 22
+
 /// A BPE tokenizer matching the Hugging Face `tokenizers` library (and llama.cpp for GGUF vocabularies).
 public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     // @unchecked Sendable: all stored properties are immutable except `cache`, which locks.
@@ -84,7 +89,9 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     // MARK: loading
 
     /// From a Hugging Face checkpoint directory: tokenizer.json, plus tokenizer_config.json when
-    /// present (add_bos_token, add_eos_token, bos_token, eos_token, chat_template).
+    /// present (bos_token, eos_token, chat_template). BOS/EOS are added as tokenizer.json's
+    /// post-processor says (TemplateProcessing); like transformers 5, add_bos_token / add_eos_token in
+    /// tokenizer_config.json do not override it.
     public convenience init(huggingFaceDirectory: String) throws {
         try self.init(configuration: HuggingFaceTokenizerFiles.bpeConfiguration(directory: huggingFaceDirectory))
     }
@@ -100,6 +107,9 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
                             chatTemplate: String? = nil) throws {
         guard let (pre, ignoreMerges) = PreTokenizer.forGGUF(preTokenizer) else {
             throw TokenizerError.unsupported(path: source, feature: "tokenizer.ggml.pre = \(preTokenizer.debugDescription)")
+        }
+        guard tokens.count <= maxVocabularySize else {
+            throw TokenizerError.invalidVocabulary(source: source, reason: "\(tokens.count) tokens is beyond the largest supported vocabulary (\(maxVocabularySize))")
         }
         if let tokenTypes, tokenTypes.count != tokens.count {
             throw TokenizerError.invalidVocabulary(
@@ -164,6 +174,17 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
             if t.id < 0 { throw TokenizerError.invalidVocabulary(source: c.source, reason: "added token \(t.content.debugDescription) has negative id \(t.id)") }
             size = max(size, Int(t.id) + 1)
         }
+        guard size <= maxVocabularySize else {
+            throw TokenizerError.invalidVocabulary(source: c.source, reason: "id \(size - 1) is beyond the largest supported vocabulary (\(maxVocabularySize))")
+        }
+        for (name, id) in [("bos", c.bosId), ("eos", c.eosId)] {
+            if let id, id < 0 || id >= size {
+                throw TokenizerError.invalidVocabulary(source: c.source, reason: "\(name) id \(id) is outside the vocabulary of \(size)")
+            }
+        }
+        for id in c.prefix + c.suffix where id < 0 || Int(id) >= size {
+            throw TokenizerError.invalidVocabulary(source: c.source, reason: "post-processor id \(id) is outside the vocabulary of \(size)")
+        }
         vocabularySize = size
         var idToToken = [String?](repeating: nil, count: size)
         for (t, id) in c.vocab { idToToken[Int(id)] = t }
@@ -194,7 +215,8 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         }
         self.merges = merges
 
-        added = AddedVocabulary(c.added)
+        let steps = c.normalizer
+        added = AddedVocabulary(c.added) { steps.reduce($0) { Self.normalize($0, $1) } }
         normalizer = c.normalizer
         preTokenizer = c.preTokenizer
         byteLevel = c.byteLevel
@@ -270,12 +292,25 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         }
         var scratch = Scratch()
         scalars.withUnsafeBufferPointer { s in
-            let segments = added.isEmpty ? (s.isEmpty ? [] : [TextSegment.text(0..<s.count)])
-                                         : added.split(s, parseSpecial: parseSpecial)
-            for segment in segments {
+            for segment in added.split(s, 0..<s.count, normalizedTokens: false, parseSpecial: parseSpecial) {
                 switch segment {
-                case let .token(id): out.append(id)
-                case let .text(range): encodeSegment(Array(s[range]), atTextStart: range.lowerBound == 0, &out, &scratch)
+                case let .token(id):
+                    out.append(id)
+                case let .text(range):
+                    // Normalize, then match the normalized added tokens in the normalized text.
+                    var seg = Array(s[range])
+                    for step in normalizer { seg = Self.normalize(seg, step) }
+                    seg.withUnsafeBufferPointer { n in
+                        for piece in added.split(n, 0..<n.count, normalizedTokens: true, parseSpecial: parseSpecial) {
+                            switch piece {
+                            case let .token(id):
+                                out.append(id)
+                            case let .text(r):
+                                encodeNormalized(Array(n[r]), atTextStart: range.lowerBound == 0 && r.lowerBound == 0,
+                                                 &out, &scratch)
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -292,10 +327,9 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         var heap: [UInt64] = []
     }
 
-    private func encodeSegment(_ segment: [UInt32], atTextStart: Bool, _ out: inout [Int32], _ scratch: inout Scratch) {
-        var seg = segment
-        for step in normalizer { seg = Self.normalize(seg, step) }
-        seg = preTokenizer.transform(seg, atTextStart: atTextStart)
+    /// Pre-tokenizes a normalized text segment and encodes its words.
+    private func encodeNormalized(_ segment: [UInt32], atTextStart: Bool, _ out: inout [Int32], _ scratch: inout Scratch) {
+        let seg = preTokenizer.transform(segment, atTextStart: atTextStart)
         scratch.classes.removeAll(keepingCapacity: true)
         for v in seg { scratch.classes.append(ScalarClass.of(v)) }
         let classes = scratch.classes

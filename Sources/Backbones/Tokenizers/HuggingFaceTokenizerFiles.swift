@@ -89,7 +89,8 @@ enum HuggingFaceTokenizerFiles {
                           normalized: try j.optionalBool("normalized") ?? false)
     }
 
-    /// The BPE configuration of a checkpoint directory (tokenizer.json + tokenizer_config.json).
+    /// The BPE configuration of a checkpoint directory: tokenizer.json, with bos_token, eos_token and
+    /// chat_template from tokenizer_config.json. The BOS/EOS rule is tokenizer.json's post-processor.
     static func bpeConfiguration(directory: String) throws -> BPEConfiguration {
         let path = (directory as NSString).appendingPathComponent("tokenizer.json")
         let root = try readJSONObject(path)
@@ -186,27 +187,8 @@ enum HuggingFaceTokenizerFiles {
         if let eos = config.eosToken { c.eosId = Int(try id(eos)) }
         c.prefix = prefix
         c.suffix = suffix
-        // transformers rebuilds the post-processor from add_bos_token / add_eos_token when the config sets them.
-        if let addBos = config.addBosToken {
-            if addBos {
-                guard let bos = c.bosId else {
-                    throw TokenizerError.invalidJSON(path: path, reason: "add_bos_token is true but no bos_token is named")
-                }
-                c.prefix = [Int32(bos)]
-            } else {
-                c.prefix = []
-            }
-        }
-        if let addEos = config.addEosToken {
-            if addEos {
-                guard let eos = c.eosId else {
-                    throw TokenizerError.invalidJSON(path: path, reason: "add_eos_token is true but no eos_token is named")
-                }
-                c.suffix = [Int32(eos)]
-            } else {
-                c.suffix = []
-            }
-        }
+        // tokenizer_config.json's add_bos_token / add_eos_token are not applied: with a tokenizer.json,
+        // transformers (5.x) keeps its post-processor whatever they say, and so do we.
         return c
     }
 

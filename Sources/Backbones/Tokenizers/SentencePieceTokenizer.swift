@@ -57,6 +57,9 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             let modelSize = Int(csp_vocab_size(loaded))
             var size = modelSize
             for t in config.addedTokens { size = max(size, Int(t.id) + 1) }
+            guard size <= maxVocabularySize else {
+                throw TokenizerError.invalidVocabulary(source: modelPath, reason: "added token id \(size - 1) is beyond the largest supported vocabulary (\(maxVocabularySize))")
+            }
             var pieces = [String?](repeating: nil, count: size)
             var pieceToId: [String: Int] = [:]
             var specialIds = [Bool](repeating: false, count: size)

@@ -26,7 +26,9 @@ public protocol Tokenizer: AnyObject, Sendable {
     var addBosByDefault: Bool { get }
     /// Encodes text. Added/special tokens written in the text (e.g. "<|im_start|>") are matched as
     /// whole tokens, never split; with `parseSpecial` false only non-special added tokens are, and
-    /// special ones are tokenized as plain text. `addBos`: nil means the checkpoint's rule.
+    /// special ones are tokenized as plain text. `addBos`: nil applies the checkpoint's rule (BOS, and
+    /// EOS where the checkpoint appends it: HF `add_special_tokens=True`); true prepends BOS, false
+    /// adds nothing (HF `add_special_tokens=False`).
     func encode(_ text: String, addBos: Bool?, parseSpecial: Bool) -> [Int]
     /// Decodes ids to text: byte-level tokens are reassembled into UTF-8 and invalid UTF-8 is
     /// replaced with U+FFFD as the reference decoders do. `skipSpecial` drops special tokens.

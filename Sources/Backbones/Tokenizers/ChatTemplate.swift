@@ -14,7 +14,7 @@
 // Llama 2 and Llama 3 write BOS into the text: encode their renders with `addBos: false` (as
 // transformers does after applying a chat template); `ChatTemplate.bosInText` says which do.
 
-import Backbones
+
 
 /// One message of a conversation.
 public struct ChatMessage: Equatable, Sendable {
@@ -68,10 +68,14 @@ public enum ChatTemplate: Equatable, Sendable {
 
     /// The template a checkpoint uses: from its Jinja chat template string (tokenizer_config.json
     /// `chat_template` or GGUF `tokenizer.chat_template`) when there is one, otherwise from the
-    /// tokenizer's special tokens. nil when neither identifies a known family.
+    /// tokenizer's special tokens. nil when neither identifies a known family (including Llama 3.1+
+    /// templates, whose dated system header is not reproduced here).
     public static func detect(chatTemplateString: String?, tokenizer: (any Tokenizer)?) -> ChatTemplate? {
         if let s = chatTemplateString {
-            if s.contains("<|start_header_id|>") && s.contains("<|eot_id|>") { return .llama3 }
+            if s.contains("<|start_header_id|>") && s.contains("<|eot_id|>") {
+                // Llama 3.1+ templates write a dated system header this format does not reproduce.
+                return s.contains("Cutting Knowledge Date") ? nil : .llama3
+            }
             if s.contains("[INST]") { return .llama2 }
             if s.contains("<|im_start|>") { return .chatML(defaultSystem: defaultSystem(inChatML: s)) }
             return nil

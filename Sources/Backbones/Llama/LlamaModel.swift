@@ -1,0 +1,239 @@
+// A Llama-style decoder (Llama 2/3, TinyLlama, SmolLM): weights, KV-cache state, and the
+// inference forward pass, in data-flow order. Frozen: there are no weight gradients here.
+//
+// Legend: L layers, V vocabulary, C width (hidden_size), F feed-forward width,
+//         Hq query heads, Hkv key/value heads, D head size, T tokens in this call,
+//         S positions in the KV cache so far (past + T), P context capacity.
+
+import Kernels
+import Foundation
+
+// MARK: - Weights
+
+/// One decoder block's weights, in PyTorch (out, in) layout, q/k rows in the Hugging Face
+/// half-split rotary layout (GGUF's interleaved rows are undone once, at load).
+public final class LlamaLayerWeights {
+    public let attentionNorm: FloatBuffer   // (C)
+    public let wq: FloatBuffer              // (Hq*D, C)
+    public let wk: FloatBuffer              // (Hkv*D, C)
+    public let wv: FloatBuffer              // (Hkv*D, C)
+    public let wo: FloatBuffer              // (C, Hq*D)
+    public let mlpNorm: FloatBuffer         // (C)
+    public let wGate: FloatBuffer           // (F, C)
+    public let wUp: FloatBuffer             // (F, C)
+    public let wDown: FloatBuffer           // (C, F)
+
+    public init(attentionNorm: FloatBuffer, wq: FloatBuffer, wk: FloatBuffer, wv: FloatBuffer, wo: FloatBuffer,
+                mlpNorm: FloatBuffer, wGate: FloatBuffer, wUp: FloatBuffer, wDown: FloatBuffer) {
+        self.attentionNorm = attentionNorm; self.wq = wq; self.wk = wk; self.wv = wv; self.wo = wo
+        self.mlpNorm = mlpNorm; self.wGate = wGate; self.wUp = wUp; self.wDown = wDown
+    }
+}
+
+public final class LlamaWeights {
+    public let tokenEmbedding: FloatBuffer  // (V, C)
+    public let layers: [LlamaLayerWeights]  // L
+    public let finalNorm: FloatBuffer       // (C)
+    public let lmHead: FloatBuffer          // (V, C); the same buffer as tokenEmbedding when tied
+
+    public init(tokenEmbedding: FloatBuffer, layers: [LlamaLayerWeights], finalNorm: FloatBuffer, lmHead: FloatBuffer) {
+        self.tokenEmbedding = tokenEmbedding; self.layers = layers; self.finalNorm = finalNorm; self.lmHead = lmHead
+    }
+}
+
+// MARK: - Run state (allocated once)
+
+/// Activations and the KV cache for one sequence. Sized once from the config, the longest
+/// chunk the forward is called with (`maxChunk`) and the context capacity; nothing in the
+/// forward allocates.
+public final class LlamaState {
+    public let capacity: Int       // P
+    public let maxChunk: Int       // largest T per forward call
+    /// Positions already in the KV cache.
+    public internal(set) var position = 0
+
+    let x: FloatBuffer        // (T, C) residual stream
+    let xn: FloatBuffer       // (T, C) normed input of a sub-block
+    let rstd: FloatBuffer     // (T)
+    let q: FloatBuffer        // (T, Hq*D)
+    let k: FloatBuffer        // (T, Hkv*D)
+    let v: FloatBuffer        // (T, Hkv*D)
+    let att: FloatBuffer      // (T, Hq*D) attention output before wo
+    let gate: FloatBuffer     // (T, F)
+    let up: FloatBuffer       // (T, F)
+    let scratch: FloatBuffer  // (P) one row of attention scores (decoding)
+    let workspace: FloatBuffer // (T, P) attention scores of one head (prefill)
+    let keyCache: [FloatBuffer]    // L x (P, Hkv*D)
+    let valueCache: [FloatBuffer]  // L x (P, Hkv*D)
+    /// (T, V) logits of the last forward (only the rows asked for are filled).
+    public let logits: FloatBuffer
+
+    public init(config: LlamaConfig, capacity: Int, maxChunk: Int = 256) {
+        let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
+        let qw = config.numHeads * D, kvw = config.numKeyValueHeads * D
+        let T = max(1, min(maxChunk, capacity))
+        self.capacity = capacity; self.maxChunk = T
+        x = FloatBuffer(count: T * C); xn = FloatBuffer(count: T * C); rstd = FloatBuffer(count: T)
+        q = FloatBuffer(count: T * qw); k = FloatBuffer(count: T * kvw); v = FloatBuffer(count: T * kvw)
+        att = FloatBuffer(count: T * qw)
+        gate = FloatBuffer(count: T * F); up = FloatBuffer(count: T * F)
+        scratch = FloatBuffer(count: capacity)
+        workspace = FloatBuffer(count: T * capacity)
+        keyCache = (0..<config.numLayers).map { _ in FloatBuffer(count: capacity * kvw) }
+        valueCache = (0..<config.numLayers).map { _ in FloatBuffer(count: capacity * kvw) }
+        logits = FloatBuffer(count: T * config.vocabSize)
+    }
+
+    /// Forgets the cache (a new sequence starts at position 0).
+    public func reset() { position = 0 }
+
+    /// Drops cached positions from `newLength` on (keeps a shared prefix, e.g. between chat turns).
+    public func truncate(to newLength: Int) { position = min(position, max(0, newLength)) }
+}
+
+// MARK: - Model
+
+public final class LlamaModel {
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    /// (P, D/2) rotary tables for positions 0..<config.maxPositions-or-more.
+    let ropeCos: [Float], ropeSin: [Float]
+    public let ropePositions: Int
+
+    /// `ropeFrequencyFactors` (D/2): GGUF files of Llama 3.x carry their rope scaling as a
+    /// `rope_freqs` tensor that divides each inverse frequency; nil for everything else.
+    public init(config: LlamaConfig, weights: LlamaWeights, ropePositions: Int? = nil, ropeFrequencyFactors: [Float]? = nil) throws {
+        try config.validate()
+        self.config = config
+        self.weights = weights
+        let P = max(ropePositions ?? config.maxPositions, 1)
+        self.ropePositions = P
+        var invFreq = LlamaModel.inverseFrequencies(config)
+        if let factors = ropeFrequencyFactors {
+            guard factors.count == invFreq.count else {
+                throw LlamaError.invalidConfig(key: "rope_freqs", reason: "has \(factors.count) values, expected \(invFreq.count)")
+            }
+            for i in invFreq.indices { invFreq[i] /= factors[i] }
+        }
+        (ropeCos, ropeSin) = ropeTables(invFreq: invFreq, positions: P)
+    }
+
+    /// Rotary inverse frequencies (D/2), with the config's scaling, computed in float32 the way
+    /// transformers' rope initialisers compute them.
+    public static func inverseFrequencies(_ config: LlamaConfig) -> [Float] {
+        let base = ropeInverseFrequencies(headDim: config.headDim, theta: config.ropeTheta)
+        switch config.ropeScaling {
+        case .none: return base
+        case .linear(let factor): return base.map { $0 / factor }
+        case .llama3(let factor, let lowFreqFactor, let highFreqFactor, let original):
+            let oldContext = Float(original)
+            let lowFreqWavelen = oldContext / lowFreqFactor
+            let highFreqWavelen = oldContext / highFreqFactor
+            return base.map { f in
+                let wavelen = 2 * Float.pi / f
+                if wavelen < highFreqWavelen { return f }             // high frequencies: unchanged
+                if wavelen > lowFreqWavelen { return f / factor }     // low frequencies: scaled
+                let smooth = (oldContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+                return (1 - smooth) * f / factor + smooth * f         // in between: interpolated
+            }
+        }
+    }
+
+    /// A state for sequences of up to `capacity` positions.
+    public func makeState(capacity: Int? = nil, maxChunk: Int = 256) -> LlamaState {
+        LlamaState(config: config, capacity: min(capacity ?? ropePositions, ropePositions), maxChunk: maxChunk)
+    }
+
+    /// Writes the embedding rows of `tokens` into `out` (T, C).
+    public func embed(_ tokens: [Int], into out: UnsafeMutablePointer<Float>) {
+        let C = config.hiddenSize
+        for (t, id) in tokens.enumerated() {
+            (out + t * C).update(from: weights.tokenEmbedding.pointer + id * C, count: C)
+        }
+    }
+
+    /// Which rows of a forward call get logits.
+    public enum LogitRows { case none, last, all }
+
+    /// Runs token ids through the decoder, appending them to the KV cache.
+    public func forward(tokens: [Int], state: LlamaState, logits: LogitRows = .last) throws {
+        for id in tokens where id < 0 || id >= config.vocabSize {
+            throw LlamaError.invalidConfig(key: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
+        }
+        var start = 0
+        while start < tokens.count {
+            let T = min(state.maxChunk, tokens.count - start)
+            embed(Array(tokens[start..<start + T]), into: state.x.pointer)
+            let isLast = start + T == tokens.count
+            try forwardChunk(T: T, state: state, logits: isLast ? logits : (logits == .all ? .all : .none), logitOffset: 0)
+            start += T
+        }
+    }
+
+    /// Runs ready-made input embedding rows `x` (T, C) through the decoder (e.g. projected
+    /// image features spliced between text embeddings), appending them to the KV cache.
+    public func forward(embeddings x: UnsafePointer<Float>, count T: Int, state: LlamaState, logits: LogitRows = .last) throws {
+        let C = config.hiddenSize
+        var start = 0
+        while start < T {
+            let n = min(state.maxChunk, T - start)
+            state.x.pointer.update(from: x + start * C, count: n * C)
+            let isLast = start + n == T
+            try forwardChunk(T: n, state: state, logits: isLast ? logits : (logits == .all ? .all : .none), logitOffset: 0)
+            start += n
+        }
+    }
+
+    /// The forward over the T rows already in state.x, at positions state.position ..< +T.
+    func forwardChunk(T: Int, state s: LlamaState, logits: LogitRows, logitOffset: Int) throws {
+        let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
+        let Hq = config.numHeads, Hkv = config.numKeyValueHeads
+        let qw = Hq * D, kvw = Hkv * D
+        let pos0 = s.position
+        guard pos0 + T <= s.capacity else { throw LlamaError.contextFull(needed: pos0 + T, capacity: s.capacity) }
+
+        try ropeCos.withUnsafeBufferPointer { cosTable in
+            try ropeSin.withUnsafeBufferPointer { sinTable in
+                guard let cosP = cosTable.baseAddress, let sinP = sinTable.baseAddress else {
+                    throw LlamaError.invalidConfig(key: "head_dim", reason: "empty rotary table")
+                }
+                for (l, w) in weights.layers.enumerated() {
+                    // attention: xn = rmsnorm(x); q,k,v = xn·Wᵀ; rotate q,k; append k,v to the cache
+                    rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.attentionNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+                    matmulForward(s.q.pointer, s.xn.pointer, w.wq.pointer, nil, T: T, I: C, O: qw)
+                    let kDst = s.keyCache[l].pointer + pos0 * kvw    // (T, Hkv*D) rows of the cache
+                    let vDst = s.valueCache[l].pointer + pos0 * kvw
+                    matmulForward(kDst, s.xn.pointer, w.wk.pointer, nil, T: T, I: C, O: kvw)
+                    matmulForward(vDst, s.xn.pointer, w.wv.pointer, nil, T: T, I: C, O: kvw)
+                    ropeForward(s.q.pointer, T: T, H: Hq, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
+                    ropeForward(kDst, T: T, H: Hkv, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
+                    attentionForward(s.att.pointer, nil, s.q.pointer, s.keyCache[l].pointer, s.valueCache[l].pointer,
+                                     T: T, S: pos0 + T, Hq: Hq, Hkv: Hkv, D: D, causal: true, qOffset: pos0,
+                                     scratch: s.scratch.pointer, workspace: s.workspace.pointer)
+                    // x += att·Woᵀ
+                    matmulForward(s.x.pointer, s.att.pointer, w.wo.pointer, nil, T: T, I: qw, O: C, accumulate: true)
+
+                    // MLP: x += Wdown·(silu(xn·Wgateᵀ) * xn·Wupᵀ)
+                    rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.mlpNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+                    matmulForward(s.gate.pointer, s.xn.pointer, w.wGate.pointer, nil, T: T, I: C, O: F)
+                    matmulForward(s.up.pointer, s.xn.pointer, w.wUp.pointer, nil, T: T, I: C, O: F)
+                    swigluForward(s.gate.pointer, s.gate.pointer, s.up.pointer, N: T * F)
+                    matmulForward(s.x.pointer, s.gate.pointer, w.wDown.pointer, nil, T: T, I: F, O: C, accumulate: true)
+                }
+            }
+        }
+        s.position = pos0 + T
+
+        // final norm and logits for the rows asked for
+        let V = config.vocabSize
+        switch logits {
+        case .none: break
+        case .last:
+            rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer + (T - 1) * C, weights.finalNorm.pointer, T: 1, C: C, eps: config.rmsNormEps)
+            matmulForward(s.logits.pointer, s.xn.pointer, weights.lmHead.pointer, nil, T: 1, I: C, O: V)
+        case .all:
+            rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, weights.finalNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+            matmulForward(s.logits.pointer, s.xn.pointer, weights.lmHead.pointer, nil, T: T, I: C, O: V)
+        }
+    }
+}

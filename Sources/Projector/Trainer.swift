@@ -1,0 +1,394 @@
+// The training loop: cached vision features → projector → image rows spliced into the token
+// embeddings → frozen decoder forward → cross-entropy at answer tokens → backward through the
+// whole decoder to the image rows → projector gradients → AdamW. Checkpoints are atomic and a
+// resumed run continues exactly where the interrupted one stopped.
+//
+// Legend: B samples per micro-batch, Tv/Dv cached feature tokens/width, Tq image rows per
+//         sample, I projector input width, C decoder width, N packed rows of a micro-batch.
+
+import Foundation
+import Kernels
+import Backbones
+
+public struct TrainingSettings: Codable, Equatable, Sendable {
+    public var steps: Int
+    public var batch: Int
+    public var accumulate: Int
+    public var learningRate: Float
+    public var warmup: Int
+    public var weightDecay: Float
+    public var clip: Float
+    public var minLearningRateRatio: Float
+    public var saveEvery: Int
+    public var evalEvery: Int
+    public var seed: UInt64
+    public var recompute: Bool
+    public var maxLength: Int
+
+    enum CodingKeys: String, CodingKey {
+        case steps, batch, accumulate, learningRate = "lr", warmup, weightDecay = "weight_decay", clip
+        case minLearningRateRatio = "min_lr_ratio", saveEvery = "save_every", evalEvery = "eval_every", seed
+        case recompute, maxLength = "max_length"
+    }
+
+    public init(steps: Int, batch: Int = 8, accumulate: Int = 1, learningRate: Float = 1e-3, warmup: Int = 0,
+                weightDecay: Float = 0, clip: Float = 1, minLearningRateRatio: Float = 0, saveEvery: Int = 100,
+                evalEvery: Int = 0, seed: UInt64 = 0, recompute: Bool = false, maxLength: Int = 512) {
+        self.steps = steps; self.batch = batch; self.accumulate = accumulate; self.learningRate = learningRate
+        self.warmup = warmup; self.weightDecay = weightDecay; self.clip = clip; self.minLearningRateRatio = minLearningRateRatio
+        self.saveEvery = saveEvery; self.evalEvery = evalEvery; self.seed = seed; self.recompute = recompute; self.maxLength = maxLength
+    }
+
+    public func validate() throws {
+        for (v, name) in [(steps, "steps"), (batch, "batch"), (accumulate, "accumulate"), (maxLength, "max-length")] where v < 1 {
+            throw ProjectorError.invalidSetting("--\(name) must be at least 1")
+        }
+        if !(learningRate > 0) || !learningRate.isFinite { throw ProjectorError.invalidSetting("--lr must be a positive number") }
+        if warmup < 0 || saveEvery < 0 || evalEvery < 0 { throw ProjectorError.invalidSetting("--warmup, --save-every and --eval-every must be ≥ 0") }
+    }
+}
+
+/// Why training stopped early.
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFiniteLoss(step: Int, value: Float, checkpoint: String?)
+    case resumeMismatch(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let s, let v, let c):
+            return "the loss became \(v) at step \(s + 1); training stopped. " + (c.map { "The last good checkpoint is \($0) (resume with --resume after lowering --lr)." } ?? "No checkpoint was written yet; lower --lr and start again.")
+        case .resumeMismatch(let p, let r): return "cannot resume from \(p): \(r)"
+        }
+    }
+}
+
+/// One line of progress.
+public struct StepReport: Sendable {
+    public var step: Int, total: Int
+    public var loss: Float, learningRate: Float, gradNorm: Float
+    public var samplesPerSecond: Double, secondsLeft: Double
+}
+
+/// Where the data order stands: epoch e's permutation comes from the seed and e alone, so
+/// (epoch, cursor) is the whole data-order state.
+public struct DataOrder: Codable, Equatable, Sendable {
+    public var epoch = 0
+    public var cursor = 0
+
+    static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int] {
+        var rng = SplitMix(seed: seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(epoch + 1))
+        var p = Array(0..<count)
+        if count > 1 {
+            for i in stride(from: count - 1, to: 0, by: -1) { p.swapAt(i, rng.next(below: i + 1)) }
+        }
+        return p
+    }
+}
+
+/// A sample with its feature-cache key and built sequence.
+public struct TrainingItem: Sendable {
+    public var sample: Sample
+    public var hash: String
+    public var sequence: BuiltSequence
+    public init(sample: Sample, hash: String, sequence: BuiltSequence) { self.sample = sample; self.hash = hash; self.sequence = sequence }
+}
+
+public final class Trainer {
+    public let model: LlamaModel
+    public let projector: Projector
+    public let cache: FeatureCache
+    public let settings: TrainingSettings
+    public let runDirectory: String
+    let train: [TrainingItem]
+    let validation: [TrainingItem]
+    public let optimizer: AdamW
+    public let schedule: LearningRateSchedule
+    public private(set) var step = 0
+    public private(set) var order = DataOrder()
+    private var permutation: [Int] = []
+    private var permutationEpoch = -1
+
+    // buffers, allocated once
+    let Tq: Int
+    let features: FloatBuffer        // (B, Tv, Dv)
+    let reduced: FloatBuffer         // (B*Tq, I)
+    let projected: FloatBuffer       // (B*Tq, C)
+    let embeddings: FloatBuffer      // (N, C)
+    let dEmbeddings: FloatBuffer     // (N, C)
+    let dImage: FloatBuffer          // (B*Tq, C)
+    let activations: Projector.Activations
+    let state: LlamaTrainingState
+
+    public var checkpointPath: String { URL(fileURLWithPath: runDirectory).appendingPathComponent("checkpoint.safetensors").path }
+    public var projectorPath: String { URL(fileURLWithPath: runDirectory).appendingPathComponent("projector.safetensors").path }
+    public var metricsPath: String { URL(fileURLWithPath: runDirectory).appendingPathComponent("metrics.jsonl").path }
+
+    /// Builds every sequence once (tokenizing, placing the image rows, masking the prompt) and
+    /// checks each against the cache and --max-length. `trainHashes[i]` is the content hash of
+    /// `train[i].image` (the feature cache key).
+    public convenience init(model: LlamaModel, projector: Projector, builder: SequenceBuilder, cache: FeatureCache,
+                            train: [Sample], trainHashes: [String], validation: [Sample] = [], validationHashes: [String] = [],
+                            settings: TrainingSettings, runDirectory: String, dataPath: String) throws {
+        func build(_ samples: [Sample], _ hashes: [String]) throws -> [TrainingItem] {
+            try zip(samples, hashes).map { s, h in TrainingItem(sample: s, hash: h, sequence: try builder.build(s)) }
+        }
+        try self.init(model: model, projector: projector, cache: cache, items: try build(train, trainHashes),
+                      validationItems: try build(validation, validationHashes), settings: settings,
+                      runDirectory: runDirectory, dataPath: dataPath)
+    }
+
+    /// Trains on ready-built sequences.
+    public init(model: LlamaModel, projector: Projector, cache: FeatureCache, items: [TrainingItem],
+                validationItems: [TrainingItem] = [], settings: TrainingSettings, runDirectory: String, dataPath: String) throws {
+        try settings.validate()
+        self.model = model; self.projector = projector; self.cache = cache; self.settings = settings
+        self.runDirectory = runDirectory
+        guard cache.info.width == projector.config.visionWidth else {
+            throw FeatureCacheError.mismatch(path: cache.directory, field: "width", cache: "\(cache.info.width)", wanted: "\(projector.config.visionWidth)")
+        }
+        guard model.config.hiddenSize == projector.config.textWidth else {
+            throw ProjectorError.invalidSetting("projector output width \(projector.config.textWidth) ≠ decoder width \(model.config.hiddenSize)")
+        }
+        let Tq = try projector.outputTokens(forFeatureTokens: cache.info.tokens)
+        self.Tq = Tq
+        guard !items.isEmpty else { throw DatasetError.empty(path: dataPath) }
+        for item in items + validationItems {
+            guard item.sequence.imageTokens == Tq else {
+                throw DatasetError.invalid(origin: item.sample.origin, reason: "built for \(item.sequence.imageTokens) image rows, the projector makes \(Tq)")
+            }
+            guard item.sequence.length <= settings.maxLength else {
+                throw DatasetError.invalid(origin: item.sample.origin, reason: "the sequence is \(item.sequence.length) tokens, over --max-length \(settings.maxLength)")
+            }
+            guard cache.contains(item.hash) else { throw FeatureCacheError.missing(path: cache.directory, image: item.sample.image, hash: item.hash) }
+        }
+        self.train = items
+        self.validation = validationItems
+        if items.allSatisfy({ $0.sequence.targets.isEmpty }) {
+            throw DatasetError.everythingMasked(path: dataPath, hint: "No sample has answer or caption tokens after the prompt: check that captions/answers are non-empty and not cut off by --max-length.")
+        }
+        optimizer = AdamW(parameterCounts: projector.params.values.map(\.count),
+                          settings: AdamWSettings(learningRate: settings.learningRate, weightDecay: settings.weightDecay))
+        schedule = LearningRateSchedule(peak: settings.learningRate, warmup: settings.warmup, total: settings.steps,
+                                        floor: settings.minLearningRateRatio)
+        let B = settings.batch, C = model.config.hiddenSize
+        let Tv = cache.info.tokens, Dv = cache.info.width
+        let maxSeq = (items + validationItems).map(\.sequence.length).max() ?? 1
+        let N = B * maxSeq
+        features = FloatBuffer(count: B * Tv * Dv)
+        reduced = FloatBuffer(count: B * Tq * projector.inputWidth)
+        projected = FloatBuffer(count: B * Tq * C)
+        embeddings = FloatBuffer(count: N * C)
+        dEmbeddings = FloatBuffer(count: N * C)
+        dImage = FloatBuffer(count: B * Tq * C)
+        activations = projector.makeActivations(rows: B * Tq)
+        state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: N, maxSequence: maxSeq, recompute: settings.recompute)
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Bytes of the buffers a step uses (activations of the decoder included).
+    public var stepBytes: Int {
+        state.bytes + 4 * [features, reduced, projected, embeddings, dEmbeddings, dImage].reduce(0) { $0 + $1.count }
+    }
+
+    // MARK: batches
+
+    func nextBatch() -> [Int] {
+        var out: [Int] = []
+        while out.count < settings.batch {
+            if permutationEpoch != order.epoch {
+                permutation = DataOrder.permutation(count: train.count, seed: settings.seed, epoch: order.epoch)
+                permutationEpoch = order.epoch
+            }
+            out.append(permutation[order.cursor])
+            order.cursor += 1
+            if order.cursor == train.count { order.epoch += 1; order.cursor = 0 }
+        }
+        return out
+    }
+
+    /// Forward (and, with `backward`, backward) of one micro-batch. Returns (loss sum, target count).
+    func run(_ items: [TrainingItem], backward: Bool, scale: (Int) -> Float) throws -> (Float, Int) {
+        let B = items.count, C = model.config.hiddenSize
+        let Tv = cache.info.tokens, Dv = cache.info.width
+        for (b, item) in items.enumerated() {
+            try cache.read(hash: item.hash, image: item.sample.image, into: features.pointer + b * Tv * Dv)
+        }
+        try projector.reduce(features.readable, images: B, tokens: Tv, into: reduced.pointer)
+        projector.forward(reduced.readable, rows: B * Tq, into: projected.pointer, activations: activations)
+        // pack: [prefix tokens, image rows, suffix tokens] per sample, end to end
+        var row = 0
+        var segments: [Int] = [], targets: [TargetRow] = [], imageRows: [Int] = []
+        for (b, item) in items.enumerated() {
+            let seq = item.sequence
+            model.embed(seq.prefix, into: embeddings.pointer + row * C)
+            imageRows.append(row + seq.prefix.count)
+            (embeddings.pointer + (row + seq.prefix.count) * C).update(from: projected.pointer + b * Tq * C, count: Tq * C)
+            model.embed(seq.suffix, into: embeddings.pointer + (row + seq.prefix.count + Tq) * C)
+            targets += seq.targets.map { TargetRow(row: $0.row + row, target: $0.target) }
+            segments.append(seq.length)
+            row += seq.length
+        }
+        let (sum, count) = try model.trainingForward(input: embeddings.readable, segments: segments, targets: targets, state: state)
+        if backward && count > 0 && sum.isFinite {
+            model.trainingBackward(targets: targets, scale: scale(count), dInput: dEmbeddings.pointer, state: state)
+            for b in 0..<B {
+                (dImage.pointer + b * Tq * C).update(from: dEmbeddings.pointer + imageRows[b] * C, count: Tq * C)
+            }
+            projector.backward(dImage.readable, rows: B * Tq, activations: activations)
+        }
+        return (sum, count)
+    }
+
+    /// Mean loss of `items` as one batch and the projector's gradients of it (for checks and tests).
+    public func lossAndGradients(_ items: [TrainingItem]) throws -> (Float, [[Float]]) {
+        projector.params.zeroGrads()
+        let (sum, count) = try run(items, backward: true) { 1 / Float($0) }
+        return (count > 0 ? sum / Float(count) : 0, projector.params.grads.map { $0.toArray() })
+    }
+
+    /// Sum of target losses of `items` as one batch, and the number of targets.
+    public func lossSum(_ items: [TrainingItem]) throws -> (Float, Int) {
+        try run(items, backward: false) { _ in 0 }
+    }
+
+    /// Mean loss over the validation samples (nil when there are none).
+    public func validationLoss() throws -> Float? {
+        guard !validation.isEmpty else { return nil }
+        var sum: Double = 0, count = 0
+        var i = 0
+        while i < validation.count {
+            let chunk = Array(validation[i..<min(i + settings.batch, validation.count)])
+            let (s, c) = try run(chunk, backward: false) { _ in 0 }
+            sum += Double(s); count += c
+            i += settings.batch
+        }
+        return count > 0 ? Float(sum / Double(count)) : nil
+    }
+
+    // MARK: the loop
+
+    /// Trains until `settings.steps` (or `stopAfter` more steps, for tests of resuming).
+    public func train(stopAfter: Int? = nil, progress: (StepReport) -> Void = { _ in }) throws {
+        let start = Date()
+        let firstStep = step
+        var lastCheckpoint: String? = FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil
+        let end = min(settings.steps, stopAfter.map { step + $0 } ?? settings.steps)
+        while step < end {
+            projector.params.zeroGrads()
+            var lossSum: Float = 0
+            for _ in 0..<settings.accumulate {
+                let items = nextBatch().map { train[$0] }
+                let (sum, count) = try run(items, backward: true) { count in 1 / Float(count * self.settings.accumulate) }
+                let loss = count > 0 ? sum / Float(count) : 0
+                guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, value: loss, checkpoint: lastCheckpoint) }
+                lossSum += loss
+            }
+            let loss = lossSum / Float(settings.accumulate)
+            let norm = clipGradientNorm(projector.params.grads, maxNorm: settings.clip)
+            guard norm.isFinite else { throw TrainingError.nonFiniteLoss(step: step, value: norm, checkpoint: lastCheckpoint) }
+            let lr = schedule.rate(at: step)
+            optimizer.update(values: projector.params.values, grads: projector.params.grads, lr: lr)
+            step += 1
+            projector.setStep(step)
+
+            let elapsed = Date().timeIntervalSince(start)
+            let done = step - firstStep
+            let sps = Double(done * settings.batch * settings.accumulate) / max(elapsed, 1e-9)
+            var record: [String: Any] = ["step": step, "loss": loss, "lr": lr, "grad_norm": norm, "samples_per_s": sps,
+                                         "epoch": order.epoch]
+            if settings.evalEvery > 0 && (step % settings.evalEvery == 0 || step == settings.steps), let v = try validationLoss() {
+                record["val_loss"] = v
+            }
+            try appendMetrics(record)
+            progress(StepReport(step: step, total: settings.steps, loss: loss, learningRate: lr, gradNorm: norm,
+                                samplesPerSecond: sps, secondsLeft: elapsed / Double(done) * Double(settings.steps - step)))
+            if (settings.saveEvery > 0 && step % settings.saveEvery == 0) || step == settings.steps {
+                try saveCheckpoint()
+                lastCheckpoint = checkpointPath
+            }
+        }
+    }
+
+    func appendMetrics(_ record: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        let line = String(decoding: data, as: UTF8.self) + "\n"
+        if let handle = FileHandle(forWritingAtPath: metricsPath) {
+            handle.seekToEndOfFile()
+            handle.write(Data(line.utf8))
+            try handle.close()
+        } else {
+            try Data(line.utf8).write(to: URL(fileURLWithPath: metricsPath))
+        }
+    }
+
+    // MARK: checkpoints
+
+    struct TrainerState: Codable {
+        var step: Int
+        var order: DataOrder
+        var adamStep: Int
+        var settings: TrainingSettings
+    }
+
+    /// Writes checkpoint.safetensors (projector + AdamW moments + loop state) and
+    /// projector.safetensors, each atomically.
+    public func saveCheckpoint() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let trainerState = TrainerState(step: step, order: order, adamStep: optimizer.step, settings: settings)
+        let stateJSON = String(decoding: try encoder.encode(trainerState), as: UTF8.self)
+        var moments: [(name: String, shape: [Int], values: [Float])] = []
+        for (i, name) in projector.params.names.enumerated() {
+            moments.append(("optimizer.m." + name, projector.params.shapes[i], optimizer.m[i].toArray()))
+            moments.append(("optimizer.v." + name, projector.params.shapes[i], optimizer.v[i].toArray()))
+        }
+        try projector.save(to: checkpointPath, extraTensors: moments, extraMetadata: ["swift_vlm.trainer_state": stateJSON])
+        try projector.save(to: projectorPath)
+        // metrics beyond this step (from a run that died after its last checkpoint) are dropped on resume
+    }
+
+    /// Restores projector, optimizer and loop state from this run's checkpoint.
+    public func resume() throws {
+        let path = checkpointPath
+        let (saved, file) = try Projector.load(path, allowExtra: true)
+        guard saved.config.kind == projector.config.kind, saved.config.reduction == projector.config.reduction,
+              saved.params.shapes == projector.params.shapes else {
+            throw TrainingError.resumeMismatch(path: path, reason: "the checkpoint's projector (\(saved.config.kind.rawValue), \(saved.config.reduction)) differs from this run's")
+        }
+        guard let json = file.metadata["swift_vlm.trainer_state"],
+              let ts = try? JSONDecoder().decode(TrainerState.self, from: Data(json.utf8)) else {
+            throw TrainingError.resumeMismatch(path: path, reason: "no trainer state in the checkpoint")
+        }
+        var mine = settings, theirs = ts.settings
+        mine.steps = 0; theirs.steps = 0; mine.saveEvery = 0; theirs.saveEvery = 0; mine.evalEvery = 0; theirs.evalEvery = 0
+        guard mine == theirs else {
+            throw TrainingError.resumeMismatch(path: path, reason: "the run was started with other settings (batch, lr, seed, ...); resume with the same flags")
+        }
+        for i in projector.params.values.indices {
+            projector.params.values[i].pointer.update(from: saved.params.values[i].pointer, count: saved.params.values[i].count)
+        }
+        var m: [[Float]] = [], v: [[Float]] = []
+        for (i, name) in projector.params.names.enumerated() {
+            let shape = projector.params.shapes[i]
+            let count = shape.reduce(1, *)
+            var mi = [Float](repeating: 0, count: count), vi = [Float](repeating: 0, count: count)
+            try StrictLoader(file).load("optimizer.m." + name, shape: shape, into: &mi)
+            try StrictLoader(file).load("optimizer.v." + name, shape: shape, into: &vi)
+            m.append(mi); v.append(vi)
+        }
+        try optimizer.restore(step: ts.adamStep, m: m, v: v)
+        step = ts.step
+        order = ts.order
+        projector.setStep(step)
+        try trimMetrics(after: step)
+    }
+
+    func trimMetrics(after step: Int) throws {
+        guard let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) else { return }
+        let kept = text.split(separator: "\n").filter { line in
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = obj["step"] as? Int else { return false }
+            return s <= step
+        }
+        try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(toFile: metricsPath, atomically: true, encoding: .utf8)
+    }
+}

@@ -1,0 +1,99 @@
+// `vlm-bench decoder [path.gguf|hf-dir] [--threads N] [--repeats R]`: prefill tokens/s over 256
+// tokens and decode tokens/s (64 tokens after that prefill) for the decoder, median of R runs,
+// then the same figures from PyTorch + transformers on the same checkpoint when python3 has them.
+import Backbones
+import Foundation
+import Kernels
+
+enum DecoderBench {
+    static func run(_ args: [String]) {
+        var path = defaultWeights("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        var threads = BLASRuntime.threads, repeats = 3
+        var i = 0
+        while i < args.count {
+            switch args[i] {
+            case "--threads": threads = Int(args[i + 1]) ?? threads; i += 2
+            case "--repeats": repeats = Int(args[i + 1]) ?? repeats; i += 2
+            default: path = args[i]; i += 1
+            }
+        }
+        BLASRuntime.setThreads(threads)
+        let promptLength = 256, newTokens = 64
+        do {
+            let t0 = Date()
+            let ckpt = try LlamaCheckpoint.load(path)
+            print("decoder \(ckpt.name): loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s; \(BLASRuntime.summary)")
+            let model = ckpt.model
+            var rng = SystemRandomNumberGenerator()
+            let ids = (0..<promptLength).map { _ in Int.random(in: 3..<model.config.vocabSize, using: &rng) }
+            let state = model.makeState(capacity: promptLength + newTokens + 1)
+            var prefill: [Double] = [], decode: [Double] = []
+            for _ in 0..<repeats {
+                state.reset()
+                var t = DispatchTime.now()
+                try model.forward(tokens: ids, state: state, logits: .last)
+                prefill.append(Double(promptLength) / seconds(since: t))
+                var next = argmax(state.logits.readable, model.config.vocabSize)
+                t = DispatchTime.now()
+                for _ in 0..<newTokens {
+                    try model.forward(tokens: [next], state: state, logits: .last)
+                    next = argmax(state.logits.readable, model.config.vocabSize)
+                }
+                decode.append(Double(newTokens) / seconds(since: t))
+            }
+            let p = median(prefill), d = median(decode)
+            print(String(format: "swift-vlm: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d threads, median of %d)", p, promptLength, d, threads, repeats))
+            if let peer = runPython("scripts/bench/torch_decoder.py", [path, "\(promptLength)", "\(newTokens)", "\(threads)", "\(repeats)"]),
+               let pp = peer["prefill_tokens_per_s"] as? Double, let pd = peer["decode_tokens_per_s"] as? Double {
+                print(String(format: "pytorch:   prefill %.1f tokens/s, decode %.1f tokens/s", pp, pd))
+                print(String(format: "ratio swift-vlm/pytorch: prefill %.2fx, decode %.2fx", p / pp, d / pd))
+            } else {
+                print("pytorch: not measured (python3 with torch + transformers + gguf not available)")
+            }
+        } catch {
+            print("decoder benchmark failed: \(error)")
+        }
+    }
+
+    static func argmax(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
+        var best = 0
+        for i in 1..<n where p[i] > p[best] { best = i }
+        return best
+    }
+}
+
+func seconds(since t: DispatchTime) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e9 }
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+}
+
+/// The package root (where Weights/ and scripts/ are), found from the executable's location.
+func packageRoot() -> URL {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<6 {
+        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
+        dir = dir.deletingLastPathComponent()
+    }
+    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+}
+
+func defaultWeights(_ relative: String) -> String { packageRoot().appendingPathComponent("Weights").appendingPathComponent(relative).path }
+
+/// Runs a Python peer script; returns its last stdout line parsed as JSON, or nil when Python or
+/// its packages are missing.
+func runPython(_ script: String, _ args: [String]) -> [String: Any]? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", packageRoot().appendingPathComponent(script).path] + args
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0,
+          let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last else { return nil }
+    return (try? JSONSerialization.jsonObject(with: Data(last.utf8))) as? [String: Any]
+}

@@ -1,0 +1,178 @@
+import ArgumentParser
+import Backbones
+import Foundation
+import Kernels
+import Projector
+
+/// `vlm train`: learn the projector on cached vision features through the frozen decoder.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the projector between a frozen vision encoder and a frozen decoder.",
+        discussion: """
+        Reads the features `vlm precompute` cached for the data file, trains the projector with AdamW \
+        (linear warmup, cosine decay, gradient clipping), and writes to the run directory: \
+        projector.safetensors, checkpoint.safetensors (projector + optimizer + loop state, written \
+        atomically every --save-every steps and at the end) and metrics.jsonl. --resume continues an \
+        interrupted run exactly where its last checkpoint stands.
+        """)
+
+    @OptionGroup var decoder: DecoderOptions
+
+    @Option(name: .long, help: ArgumentHelp("Vision checkpoint directory (Hugging Face layout) the features were computed with. Default: the embedded DINOv2.", valueName: "dir"))
+    var vision: String?
+
+    @Option(name: .long, help: ArgumentHelp("Training data: JSONL ({image, caption} or {image, question, answer}) or LLaVA JSON.", valueName: "file"))
+    var data: String
+
+    @Option(name: .long, help: ArgumentHelp("Held-out data for the validation loss.", valueName: "file"))
+    var val: String?
+
+    @Option(name: .long, help: ArgumentHelp("Feature cache directory made by `vlm precompute`.", valueName: "dir"))
+    var features: String
+
+    @Option(name: .long, help: ArgumentHelp("Run directory for checkpoints and metrics.", valueName: "dir"))
+    var out: String
+
+    @Option(name: .long, help: "Projector type: mlp2x_gelu or linear.")
+    var projector: String = "mlp2x_gelu"
+
+    @Option(name: .long, help: "Token reduction before the projector: none, shuffle:R (pixel shuffle) or pool:R (average pooling).")
+    var reduce: String = "shuffle:2"
+
+    @Option(name: .long, help: "Vision layer the features come from (must match the cache): an hidden_states index such as -2, or final.")
+    var layer: String = "-2"
+
+    @Flag(name: .long, help: "Keep the CLS/register tokens (dropped by default).")
+    var keepPrefixTokens = false
+
+    @Option(name: .long, help: "Prompt style: chat (the decoder's chat template) or plain.")
+    var prompt: String = "chat"
+
+    @Option(name: .long, help: "Optimizer steps (default: one epoch unless --epochs is given).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Epochs (converted to steps).")
+    var epochs: Double?
+
+    @Option(name: .long, help: "Samples per micro-batch.")
+    var batch: Int = 8
+
+    @Option(name: .long, help: "Micro-batches per optimizer step (gradient accumulation).")
+    var accumulate: Int = 1
+
+    @Option(name: .long, help: "Peak learning rate.")
+    var lr: Float = 1e-3
+
+    @Option(name: .long, help: "Linear warmup steps.")
+    var warmup: Int = 0
+
+    @Option(name: .long, help: "Decoupled weight decay (AdamW).")
+    var weightDecay: Float = 0
+
+    @Option(name: .long, help: "Clip the gradient norm to this value; 0 disables.")
+    var clip: Float = 1
+
+    @Option(name: .long, help: "Cosine decay floor as a fraction of the peak learning rate.")
+    var minLrRatio: Float = 0
+
+    @Option(name: .long, help: "Write a checkpoint every N steps (and always at the end).")
+    var saveEvery: Int = 100
+
+    @Option(name: .long, help: "Compute the validation loss every N steps (needs --val); 0 only at the end.")
+    var evalEvery: Int = 0
+
+    @Option(name: .long, help: "Seed for the projector's initialisation and the data order.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Longest sequence (text + image rows) allowed.")
+    var maxLength: Int = 512
+
+    @Flag(name: .long, help: "Keep only each decoder layer's input through the forward and recompute the rest in the backward (less memory).")
+    var recompute = false
+
+    @Flag(name: .long, help: "Continue the run in --out from its last checkpoint.")
+    var resume = false
+
+    func run() throws {
+        decoder.applyThreads()
+        let decoderPath = try decoder.resolvedDecoderPath()
+        let visionPath = vision ?? DefaultPaths.vision.path
+        let checkpoint = try LlamaCheckpoint.load(decoderPath)
+        let decoderID = try checkpointIdentity(decoderPath)
+        let visionID = try checkpointIdentity(visionPath)
+
+        let cache = try FeatureCache(directory: features)
+        if cache.info.visionHash != visionID.hash {
+            throw FeatureCacheError.mismatch(path: features, field: "vision model", cache: "\(cache.info.visionModel) (\(cache.info.visionHash))", wanted: "\(visionID.name) (\(visionID.hash))")
+        }
+        if cache.info.layer != layer {
+            throw FeatureCacheError.mismatch(path: features, field: "layer", cache: cache.info.layer, wanted: layer)
+        }
+        guard let kind = ProjectorKind(rawValue: projector) else {
+            throw ValidationError("--projector must be one of: \(ProjectorKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let config = ProjectorConfig(kind: kind, reduction: try TokenReduction(parsing: reduce).description, visionLayer: layer,
+                                     prefixTokens: cache.info.prefixTokens, keepPrefixTokens: keepPrefixTokens,
+                                     visionWidth: cache.info.width, textWidth: checkpoint.config.hiddenSize,
+                                     visionModel: visionID.name, visionHash: visionID.hash,
+                                     decoderModel: checkpoint.name, decoderHash: decoderID.hash, step: 0)
+        let proj = try Projector(config: config)
+        proj.initialize(seed: seed)
+
+        let style: PromptStyle
+        switch prompt {
+        case "plain": style = .plain
+        case "chat":
+            guard let t = ChatTemplate.detect(chatTemplateString: checkpoint.chatTemplateString, tokenizer: checkpoint.tokenizer) else {
+                throw CLIError(description: "\(decoderPath): no chat template swift-vlm knows; use --prompt plain")
+            }
+            style = .chat(t)
+        default: throw ValidationError("--prompt must be chat or plain")
+        }
+        let builder = SequenceBuilder(tokenizer: checkpoint.tokenizer, style: style,
+                                      imageTokens: try proj.outputTokens(forFeatureTokens: cache.info.tokens),
+                                      eosId: checkpoint.tokenizer.eosId)
+        let trainSamples = try Dataset.load(data)
+        let valSamples = try val.map { try Dataset.load($0) } ?? []
+        let trainHashes = try trainSamples.map { try contentHash(ofFile: $0.image) }
+        let valHashes = try valSamples.map { try contentHash(ofFile: $0.image) }
+        let perStep = batch * accumulate
+        let totalSteps = steps ?? Int((Double(trainSamples.count) * (epochs ?? 1) / Double(perStep)).rounded(.up))
+        let settings = TrainingSettings(steps: max(1, totalSteps), batch: batch, accumulate: accumulate, learningRate: lr, warmup: warmup,
+                                        weightDecay: weightDecay, clip: clip, minLearningRateRatio: minLrRatio, saveEvery: saveEvery,
+                                        evalEvery: evalEvery, seed: seed, recompute: recompute, maxLength: maxLength)
+        let trainer = try Trainer(model: checkpoint.model, projector: proj, builder: builder, cache: cache,
+                                  train: trainSamples, trainHashes: trainHashes, validation: valSamples, validationHashes: valHashes,
+                                  settings: settings, runDirectory: out, dataPath: data)
+        if resume {
+            guard FileManager.default.fileExists(atPath: trainer.checkpointPath) else {
+                throw CLIError(description: "--resume: no checkpoint at \(trainer.checkpointPath)")
+            }
+            try trainer.resume()
+            printError("resuming at step \(trainer.step) of \(settings.steps)")
+        } else if FileManager.default.fileExists(atPath: trainer.checkpointPath) {
+            throw CLIError(description: "\(out) already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --out")
+        } else {
+            try? FileManager.default.removeItem(atPath: trainer.metricsPath)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(settings).write(to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json"))
+        printError("training \(kind.rawValue) (\(proj.params.count) parameters) on \(trainSamples.count) samples for \(settings.steps) steps; step buffers \(trainer.stepBytes / 1_048_576) MiB")
+        try trainer.train { r in
+            let eta = formatDuration(r.secondsLeft)
+            let line = String(format: "\rstep %d/%d  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  ETA %@", r.step, r.total, r.loss,
+                              r.learningRate, r.gradNorm, r.samplesPerSecond, eta)
+            FileHandle.standardError.write(line.data(using: .utf8)!)
+        }
+        printError("\ndone: \(trainer.projectorPath)")
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds)
+    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    return "\(s)s"
+}

@@ -1,0 +1,99 @@
+import XCTest
+import Foundation
+import Projector
+
+final class DatasetTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-data-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("img"), withIntermediateDirectories: true)
+        for name in ["a.png", "b.jpg"] { try Data([1, 2, 3]).write(to: dir.appendingPathComponent("img/" + name)) }
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testJSONLCaptionsAndQuestionsWithRelativePaths() throws {
+        let path = try write("train.jsonl", """
+        {"image": "img/a.png", "caption": "A red square."}
+
+        {"image": "img/b.jpg", "question": "What colour is it?", "answer": "Blue", "source": "scenes"}
+        """)
+        let samples = try Dataset.load(path)
+        XCTAssertEqual(samples.count, 2)
+        XCTAssertEqual(samples[0].image, dir.appendingPathComponent("img/a.png").standardizedFileURL.path)
+        XCTAssertEqual(samples[0].kind, .caption)
+        XCTAssertEqual(samples[0].turns[0].assistant, "A red square.")
+        XCTAssertTrue(samples[0].turns[0].user.hasPrefix("<image>"))
+        XCTAssertEqual(samples[1].kind, .question)
+        XCTAssertEqual(samples[1].turns[0].user, "<image>\nWhat colour is it?")
+        XCTAssertEqual(samples[1].source, "scenes")
+        XCTAssertEqual(samples[1].origin, "\(path):3")
+    }
+
+    func testLLaVAJSONMultiTurn() throws {
+        let path = try write("llava.json", """
+        [{"id": "1", "image": "img/a.png", "conversations": [
+            {"from": "human", "value": "<image>\\nWhat is this?"}, {"from": "gpt", "value": "A square."},
+            {"from": "human", "value": "Which colour?"}, {"from": "gpt", "value": "Red."}]}]
+        """)
+        let samples = try Dataset.load(path)
+        XCTAssertEqual(samples.count, 1)
+        XCTAssertEqual(samples[0].kind, .conversation)
+        XCTAssertEqual(samples[0].turns.count, 2)
+        XCTAssertEqual(samples[0].turns[1].user, "Which colour?")
+        XCTAssertEqual(samples[0].turns[1].assistant, "Red.")
+    }
+
+    func testErrorsNameTheFileAndLine() throws {
+        let cases: [(String, String, String)] = [
+            ("bad.jsonl", "{\"image\": \"img/a.png\", \"caption\": \"ok\"}\nnot json\n", ":2"),
+            ("nocap.jsonl", "{\"image\": \"img/a.png\"}\n", "needs \"caption\""),
+            ("emptycap.jsonl", "{\"image\": \"img/a.png\", \"caption\": \"  \"}\n", "empty"),
+            ("noimage.jsonl", "{\"caption\": \"x\"}\n", "missing \"image\""),
+            ("missing.jsonl", "{\"image\": \"img/zzz.png\", \"caption\": \"x\"}\n", "does not exist"),
+            ("empty.jsonl", "\n\n", "no samples"),
+            ("llava.json", "[{\"image\": \"img/a.png\", \"conversations\": [{\"from\": \"human\", \"value\": \"hi\"}]}]", "[0]"),
+            ("llava2.json", "[{\"image\": \"img/a.png\", \"conversations\": [{\"from\": \"gpt\", \"value\": \"hi\"}, {\"from\": \"human\", \"value\": \"x\"}]}]", "turn 0"),
+        ]
+        for (name, text, needle) in cases {
+            let path = try write(name, text)
+            XCTAssertThrowsError(try Dataset.load(path), name) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.contains(path), "\(name): \(message)")
+                XCTAssertTrue(message.contains(needle), "\(name): \(message)")
+            }
+        }
+        let bad = dir.appendingPathComponent("utf8.jsonl").path
+        try Data("{\"image\": \"img/a.png\", \"caption\": \"ok\"}\n{\"image\": \"\u{FF}".utf8 + [0xFF, 0xFE] + Array("\"}\n".utf8)).write(to: URL(fileURLWithPath: bad))
+        XCTAssertThrowsError(try Dataset.load(bad)) { error in
+            XCTAssertTrue("\(error)".contains("utf8.jsonl:2") && "\(error)".contains("UTF-8"), "\(error)")
+        }
+        XCTAssertThrowsError(try Dataset.load(dir.appendingPathComponent("nope.jsonl").path))
+    }
+
+    func testTokenReductionParsingAndSizes() throws {
+        XCTAssertEqual(try TokenReduction(parsing: "shuffle:2"), .pixelShuffle(2))
+        XCTAssertEqual(try TokenReduction(parsing: "pool:3"), .averagePool(3))
+        XCTAssertEqual(try TokenReduction(parsing: "none"), TokenReduction.none)
+        XCTAssertThrowsError(try TokenReduction(parsing: "shuffle"))
+        XCTAssertThrowsError(try TokenReduction(parsing: "max:2"))
+        // DINOv2-S/14 at 224: 256 patches -> 64 tokens of 1536 with shuffle:2
+        XCTAssertEqual(try TokenReduction.pixelShuffle(2).outputTokens(256), 64)
+        XCTAssertEqual(TokenReduction.pixelShuffle(2).outputWidth(384), 1536)
+        XCTAssertThrowsError(try TokenReduction.pixelShuffle(3).outputTokens(256))
+    }
+
+    func testLearningRateScheduleShape() {
+        let s = LearningRateSchedule(peak: 1, warmup: 4, total: 14, floor: 0.1)
+        XCTAssertEqual(s.rate(at: 0), 0.25, accuracy: 1e-6)
+        XCTAssertEqual(s.rate(at: 3), 1, accuracy: 1e-6)
+        XCTAssertEqual(s.rate(at: 9), 0.55, accuracy: 1e-6)   // half-way through the decay
+        XCTAssertEqual(s.rate(at: 14), 0.1, accuracy: 1e-6)
+    }
+}
