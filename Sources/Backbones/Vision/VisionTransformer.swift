@@ -175,6 +175,8 @@ public final class VisionTransformer {
     public let name: String
     let weights: VisionTransformerWeights
     private var state: VisionRunState?
+    /// The position table interpolated to the last input grid that needed it.
+    private var positionCache: (grid: [Int], table: FloatBuffer)?
 
     init(config: VisionTransformerConfig, weights: VisionTransformerWeights, name: String) {
         self.config = config; self.weights = weights; self.name = name
@@ -246,17 +248,19 @@ public final class VisionTransformer {
         }
         matmulForward(s.embedded.pointer, s.patches.pointer, weights.patchW.pointer, weights.patchB?.pointer, T: N * G, I: K, O: C)
 
-        // Position embeddings of this grid: the table as trained, or interpolated (patch part only).
+        // Position embeddings of this grid: the table as trained, or interpolated (patch part only;
+        // kept for the next batch of the same grid).
         let cls = c.classToken ? 1 : 0
         let g0 = c.positionGrid
         var table = weights.positions.pointer
-        var resized: FloatBuffer? = nil
         if gh != g0 || gw != g0, let interp = c.interpolation {
-            let r = FloatBuffer(count: (cls + G) * C)          // (cls + G, C)
-            if cls == 1 { r.pointer.update(from: weights.positions.pointer, count: C) }
-            interp.resize(weights.positions.pointer + cls * C, h0: g0, w0: g0, into: r.pointer + cls * C, h: gh, w: gw, C: C)
-            resized = r
-            table = r.pointer
+            if positionCache?.grid != [gh, gw] {
+                let r = FloatBuffer(count: (cls + G) * C)          // (cls + G, C)
+                if cls == 1 { r.pointer.update(from: weights.positions.pointer, count: C) }
+                interp.resize(weights.positions.pointer + cls * C, h0: g0, w0: g0, into: r.pointer + cls * C, h: gh, w: gw, C: C)
+                positionCache = ([gh, gw], r)
+            }
+            table = positionCache!.table.pointer
         }
         // Tokens of image n: [class + pos0], [registers], patches + pos.
         for n in 0..<N {
@@ -270,7 +274,6 @@ public final class VisionTransformer {
             let patchRows = base + c.prefixTokens * C
             addForward(patchRows, s.embedded.pointer + n * G * C, table + cls * C, N: G * C)
         }
-        withExtendedLifetime(resized) {}
     }
 
     // MARK: encoder layer
