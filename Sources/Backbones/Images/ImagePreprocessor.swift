@@ -295,10 +295,3 @@ public struct ImagePreprocessing: Sendable, Equatable {
     }
 }
 
-extension ImagePreprocessing {
-    /// The preprocessing of a Hugging Face model directory (its preprocessor_config.json).
-    public static func load(directory: String) throws -> ImagePreprocessing {
-        let path = URL(fileURLWithPath: directory).appendingPathComponent("preprocessor_config.json").path
-        return try ImagePreprocessing(try PreprocessorConfig.load(path), path: path)
-    }
-}
