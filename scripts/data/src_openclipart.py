@@ -140,7 +140,7 @@ def _load(item):
         if big is not None:
             im = big
     if im is None:
-        raise ValueError(f"{item['png']}: blank or {w}x{h} px, and its SVG could not be rasterised")
+        raise ValueError(f"{item['png']}: {w}x{h} px PNG is blank or too large, and its SVG renders blank or not at all")
     return im
 
 
