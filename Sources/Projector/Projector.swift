@@ -84,9 +84,13 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
     public var promptStyle: String = "chat"
     /// The system turn for chat prompts: "default" (the template's own), "none" (no system turn), or a text.
     public var systemPrompt: String = "default"
+    /// Standardise every vision feature vector (zero mean, unit variance over its Dv values, no
+    /// learned scale) before the projector: DINOv2's inner layers are unnormalised, with a few
+    /// very large dimensions.
+    public var normalizeFeatures: Bool = false
 
     enum CodingKeys: String, CodingKey {
-        case promptStyle = "prompt_style", systemPrompt = "system_prompt"
+        case promptStyle = "prompt_style", systemPrompt = "system_prompt", normalizeFeatures = "normalize_features"
         case kind = "projector_type", reduction, visionLayer = "vision_layer", prefixTokens = "prefix_tokens"
         case keepPrefixTokens = "keep_prefix_tokens", visionWidth = "vision_width", textWidth = "text_width"
         case visionModel = "vision_model", visionHash = "vision_hash", decoderModel = "decoder_model"
@@ -118,6 +122,7 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
         step = try c.decode(Int.self, forKey: .step)
         promptStyle = try c.decodeIfPresent(String.self, forKey: .promptStyle) ?? "chat"
         systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt) ?? "default"
+        normalizeFeatures = try c.decodeIfPresent(Bool.self, forKey: .normalizeFeatures) ?? false
     }
 
     public var tokenReduction: TokenReduction { get throws { try TokenReduction(parsing: reduction) } }
@@ -253,6 +258,28 @@ public final class Projector {
                         }
                     }
                 }
+            }
+        }
+        if config.normalizeFeatures { standardize(out, rows: B * Tq) }
+    }
+
+    /// Standardises each Dv-wide feature vector inside the reduced rows (I/Dv vectors per row;
+    /// a kept prefix token's zero padding is left alone). The features are frozen inputs, so
+    /// this needs no backward.
+    func standardize(_ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let Dv = config.visionWidth, I = inputWidth
+        for r in 0..<rows {
+            for c in 0..<(I / Dv) {
+                let v = x + r * I + c * Dv
+                var mean: Float = 0
+                for d in 0..<Dv { mean += v[d] }
+                mean /= Float(Dv)
+                var variance: Float = 0
+                for d in 0..<Dv { variance += (v[d] - mean) * (v[d] - mean) }
+                variance /= Float(Dv)
+                if variance == 0 && mean == 0 { continue }   // zero padding
+                let inv = 1 / (variance + 1e-6).squareRoot()
+                for d in 0..<Dv { v[d] = (v[d] - mean) * inv }
             }
         }
     }

@@ -42,6 +42,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Vision layer the features come from (must match the cache): an hidden_states index such as -2, or final.")
     var layer: String = "-2"
 
+    @Flag(name: .long, help: "Standardise each vision feature vector before the projector (a LayerNorm without learned scale).")
+    var normalizeFeatures = false
+
     @Flag(name: .long, help: "Keep the CLS/register tokens (dropped by default).")
     var keepPrefixTokens = false
 
@@ -122,6 +125,7 @@ struct Train: ParsableCommand {
         var fullConfig = config
         fullConfig.promptStyle = prompt
         fullConfig.systemPrompt = system
+        fullConfig.normalizeFeatures = normalizeFeatures
         let proj = try Projector(config: fullConfig)
         proj.initialize(seed: seed)
 

@@ -97,3 +97,25 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(s.rate(at: 14), 0.1, accuracy: 1e-6)
     }
 }
+
+final class FeatureNormalizationTests: XCTestCase {
+    func testStandardizedFeatureVectorsHaveZeroMeanUnitVariance() throws {
+        var config = ProjectorConfig(kind: .linear, reduction: "shuffle:2", visionLayer: "-2", prefixTokens: 1, keepPrefixTokens: false,
+                                     visionWidth: 4, textWidth: 3, visionModel: "v", visionHash: "0", decoderModel: "d", decoderHash: "0", step: 0)
+        config.normalizeFeatures = true
+        let p = try Projector(config: config)
+        // 1 image: CLS + 2x2 patches of width 4, with a large outlier dimension
+        let features: [Float] = [9, 9, 9, 9,  1, 2, 3, 400,  -1, 0, 1, 2,  5, 5, 5, 6,  0, 10, 20, 30]
+        var out = [Float](repeating: 0, count: 16)
+        try p.reduce(features, images: 1, tokens: 5, into: &out)
+        for c in 0..<4 {
+            let v = Array(out[(c * 4)..<(c * 4 + 4)])
+            let mean = v.reduce(0, +) / 4
+            let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 4
+            XCTAssertEqual(mean, 0, accuracy: 1e-5)
+            XCTAssertEqual(variance, 1, accuracy: 1e-3)
+        }
+        // the patch order of pixel shuffle is kept: chunk 1 is patch (0,1) = [-1, 0, 1, 2] standardised
+        XCTAssertEqual(out[4], -1.3416, accuracy: 1e-3)
+    }
+}
