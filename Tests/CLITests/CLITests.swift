@@ -133,3 +133,102 @@ final class DecoderCLITests: XCTestCase {
         XCTAssertTrue(err.contains(path), err)
     }
 }
+
+/// `vlm caption`, `ask`, `score --image` and `chat` on the tiny LLaVA fixture
+/// (Tests/InferenceTests/Fixtures/llava: tiny DINOv2 + projector + tiny Llama).
+final class VisionCLITests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("InferenceTests/Fixtures")
+    static var modelArgs: [String] {
+        ["--vision", fixtures.appendingPathComponent("llava/vision").path,
+         "--projector", fixtures.appendingPathComponent("llava/projector.safetensors").path,
+         "--llm", fixtures.appendingPathComponent("llama/bpe-gqa-tied-f32").path]
+    }
+    static var image: String { fixtures.appendingPathComponent("llava/image.png").path }
+
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    func testCaptionFolderAsJSONLinesSkipsUnreadableImagesAndFails() throws {
+        let dir = try tempDir()
+        try FileManager.default.copyItem(atPath: Self.image, toPath: dir.appendingPathComponent("a.png").path)
+        try FileManager.default.copyItem(atPath: Self.image, toPath: dir.appendingPathComponent("b.png").path)
+        try Data("not an image".utf8).write(to: dir.appendingPathComponent("broken.jpg"))
+        let (status, out, err) = try CLITests.run(["caption"] + Self.modelArgs + ["--json", "--max-tokens", "5", dir.path])
+        XCTAssertEqual(status, 1, "some images failed, so the exit status says so")
+        XCTAssertTrue(err.contains("broken.jpg"), err)
+        let lines = out.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        var captions: [String] = []
+        for line in lines {
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertTrue((obj["image"] as? String)?.hasSuffix(".png") ?? false)
+            captions.append(try XCTUnwrap(obj["caption"] as? String))
+            XCTAssertNotNil(obj["tokens"] as? Int)
+            XCTAssertNotNil(obj["ms"] as? Double)
+        }
+        XCTAssertEqual(captions[0], captions[1], "the same picture gets the same greedy caption")
+    }
+
+    func testCaptionOfGoodImagesSucceeds() throws {
+        let (status, out, err) = try CLITests.run(["caption"] + Self.modelArgs + ["--max-tokens", "4", Self.image])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertEqual(out.split(separator: "\n").count, 1)
+    }
+
+    func testAskAndScoreWithImage() throws {
+        var (status, out, err) = try CLITests.run(["ask"] + Self.modelArgs + ["--max-tokens", "4", Self.image, "What is this?"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertFalse(out.isEmpty)
+        (status, out, err) = try CLITests.run(["score"] + Self.modelArgs + ["--image", Self.image, "--prompt", "What is this?", "--softmax", "a cat", "a red square"])
+        XCTAssertEqual(status, 0, err)
+        let objs = try out.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        XCTAssertEqual(objs.count, 2)
+        let p = objs.compactMap { $0["probability"] as? Double }
+        XCTAssertEqual(p.reduce(0, +), 1, accuracy: 1e-9)
+        XCTAssertTrue(objs.allSatisfy { ($0["logprob"] as? Double ?? 1) < 0 })
+    }
+
+    func testChatReadsCommandsFromStandardInput() throws {
+        let process = Process()
+        process.executableURL = CLITests.vlmBinary
+        process.arguments = ["chat"] + Self.modelArgs + ["--max-tokens", "3", Self.image]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = Pipe()
+        try process.run()
+        input.fileHandleForWriting.write(Data("What is this?\n/clear\n/image /nonexistent.png\nAnd now?\n/quit\n".utf8))
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertTrue(text.contains("(image: "), text)
+        XCTAssertTrue(text.contains("(conversation cleared)"), text)
+    }
+
+    func testMismatchedProjectorIsRefused() throws {
+        let args = ["--vision", Self.fixtures.appendingPathComponent("llava/vision").path,
+                    "--projector", Self.fixtures.appendingPathComponent("llava/projector.safetensors").path,
+                    "--llm", Self.fixtures.appendingPathComponent("llama/bpe-gqa-untied-f16").path]
+        let (status, _, err) = try CLITests.run(["caption"] + args + [Self.image])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("trained for"), err)
+    }
+
+    func testHelpTextStatesDefaults() throws {
+        let (status, out, _) = try CLITests.run(["caption", "--help"])
+        XCTAssertEqual(status, 0)
+        for needle in ["--max-tokens", "default: 128", "--temperature", "--projector", "--vision", "--llm", "--threads", "embedded"] {
+            XCTAssertTrue(out.contains(needle), "caption --help should mention \(needle)")
+        }
+        let (_, trainHelp, _) = try CLITests.run(["train", "--help"])
+        for needle in ["--resume", "--reduce", "default: shuffle:2", "--layer", "default: -2", "mlp2x_gelu"] {
+            XCTAssertTrue(trainHelp.contains(needle), "train --help should mention \(needle)")
+        }
+    }
+}
