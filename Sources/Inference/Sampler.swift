@@ -3,22 +3,7 @@
 // The scratch buffers are allocated once per sampler; `sample` allocates nothing.
 
 import Foundation
-
-/// A small, fast, seedable generator (SplitMix64): the same seed gives the same tokens on
-/// every machine.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 24 bits of precision.
-    public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
-}
+import Kernels
 
 /// Sampling settings, as the command line takes them.
 public struct SamplingOptions: Sendable, Equatable {
@@ -38,7 +23,7 @@ public struct SamplingOptions: Sendable, Equatable {
 public final class Sampler {
     public let options: SamplingOptions
     public let vocabularySize: Int
-    private var rng: SeededGenerator
+    private var rng: SplitMix
     /// (V) probabilities and the candidate ids, sorted by probability when truncating.
     private var probs: [Float]
     private var order: [Int32]
@@ -46,7 +31,7 @@ public final class Sampler {
     public init(options: SamplingOptions, vocabularySize: Int) {
         self.options = options
         self.vocabularySize = vocabularySize
-        rng = SeededGenerator(seed: options.seed)
+        rng = SplitMix(seed: options.seed)
         probs = [Float](repeating: 0, count: vocabularySize)
         order = [Int32](repeating: 0, count: vocabularySize)
     }
@@ -102,7 +87,7 @@ public final class Sampler {
     private func draw(count: Int, indexed: Bool) -> Int {
         var total: Float = 0
         for i in 0..<count { total += probs[indexed ? Int(order[i]) : i] }
-        let r = rng.nextUnitFloat() * total
+        let r = rng.nextUnit() * total
         var cumulative: Float = 0
         for i in 0..<count {
             let id = indexed ? Int(order[i]) : i
