@@ -110,7 +110,7 @@ public final class Generator {
             }
             if newIds.count == options.maxTokens { break }
             if state.position >= state.capacity { reason = .contextFull; break }
-            try model.forward(tokens: [next], state: state, logits: .last)
+            try model.forward(token: next, state: state)
         }
         if reason != .stopString {
             pending += streamer.flush()

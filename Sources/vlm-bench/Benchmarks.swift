@@ -9,5 +9,7 @@ enum Benchmarks {
         "kernels": KernelBenchmarks.kernels,
         "decoder": DecoderBench.run,
         "train": TrainBench.run,
+        "vision": VisionBench.run,
+        "caption": CaptionBench.run,
     ]
 }

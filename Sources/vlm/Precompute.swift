@@ -20,7 +20,7 @@ struct Precompute: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Cache directory.", valueName: "dir"))
     var out: String
 
-    @Option(name: .long, help: "Vision layer: an hidden_states index such as -2, or final.")
+    @Option(name: .long, parsing: .unconditional, help: "Vision layer: an hidden_states index such as -2, or final.")
     var layer: String = "-2"
 
     @Option(name: .long, help: "Storage type: f16 (half the disk) or f32.")

@@ -39,7 +39,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Token reduction before the projector: none, shuffle:R (pixel shuffle) or pool:R (average pooling).")
     var reduce: String = "shuffle:2"
 
-    @Option(name: .long, help: "Vision layer the features come from (must match the cache): an hidden_states index such as -2, or final.")
+    @Option(name: .long, parsing: .unconditional, help: "Vision layer the features come from (must match the cache): an hidden_states index such as -2, or final.")
     var layer: String = "-2"
 
     @Flag(name: .long, help: "Standardise each vision feature vector before the projector (a LayerNorm without learned scale).")

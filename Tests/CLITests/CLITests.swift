@@ -232,3 +232,57 @@ final class VisionCLITests: XCTestCase {
         }
     }
 }
+
+/// precompute → train → caption through the command line, on the tiny fixtures.
+final class TrainingCLITests: XCTestCase {
+    func testPrecomputeTrainResumeAndCaption() throws {
+        let fixtures = VisionCLITests.fixtures
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-train-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(atPath: VisionCLITests.image, toPath: dir.appendingPathComponent("a.png").path)
+        let data = dir.appendingPathComponent("train.jsonl").path
+        try """
+        {"image": "a.png", "caption": "a red square"}
+        {"image": "a.png", "question": "What colour is the square?", "answer": "red"}
+
+        """.write(toFile: data, atomically: true, encoding: .utf8)
+        let vision = fixtures.appendingPathComponent("llava/vision").path
+        let llm = fixtures.appendingPathComponent("llama/bpe-gqa-tied-f32").path
+        let cache = dir.appendingPathComponent("cache").path, run = dir.appendingPathComponent("run").path
+
+        var (status, _, err) = try CLITests.run(["precompute", "--vision", vision, "--data", data, "--out", cache, "--layer", "-2"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("1 to encode"), err)
+        (status, _, err) = try CLITests.run(["precompute", "--vision", vision, "--data", data, "--out", cache, "--layer", "-2"])
+        XCTAssertTrue(err.contains("1 already cached, 0 to encode"), "precompute resumes: \(err)")
+
+        let trainArgs = ["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache, "--out", run,
+                         "--reduce", "none", "--layer", "-2", "--batch", "2", "--lr", "1e-3", "--save-every", "2"]
+        (status, _, err) = try CLITests.run(trainArgs + ["--steps", "2"])
+        XCTAssertEqual(status, 0, err)
+        let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(metrics.count, 2)
+        // a second run into the same directory needs --resume; with it, training continues to 4 steps
+        (status, _, err) = try CLITests.run(trainArgs + ["--steps", "4"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("--resume"), err)
+        (status, _, err) = try CLITests.run(trainArgs + ["--steps", "4", "--resume"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("resuming at step 2"), err)
+        XCTAssertEqual(try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count, 4)
+
+        // the trained projector captions through the same binary
+        let out: String
+        (status, out, err) = try CLITests.run(["caption", "--llm", llm, "--vision", vision, "--projector", run + "/projector.safetensors",
+                                               "--max-tokens", "4", dir.appendingPathComponent("a.png").path])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertFalse(out.isEmpty)
+
+        // a cache of another layer is refused
+        (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,
+                                             "--out", dir.appendingPathComponent("run2").path, "--layer", "final", "--steps", "1"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("layer"), err)
+    }
+}

@@ -145,7 +145,7 @@ public final class LlamaModel {
     }
 
     /// Writes the embedding rows of `tokens` into `out` (T, C).
-    public func embed(_ tokens: [Int], into out: UnsafeMutablePointer<Float>) {
+    public func embed<Tokens: Collection<Int>>(_ tokens: Tokens, into out: UnsafeMutablePointer<Float>) {
         let C = config.hiddenSize
         for (t, id) in tokens.enumerated() {
             (out + t * C).update(from: weights.tokenEmbedding.pointer + id * C, count: C)
@@ -163,11 +163,22 @@ public final class LlamaModel {
         var start = 0
         while start < tokens.count {
             let T = min(state.maxChunk, tokens.count - start)
-            embed(Array(tokens[start..<start + T]), into: state.x.pointer)
+            embed(tokens[start..<start + T], into: state.x.pointer)
             let isLast = start + T == tokens.count
             try forwardChunk(T: T, state: state, logits: isLast ? logits : (logits == .all ? .all : .none), logitOffset: 0)
             start += T
         }
+    }
+
+    /// One decoding step: appends token `id` to the KV cache and leaves the next-token logits in
+    /// state.logits. Allocates nothing.
+    public func forward(token id: Int, state: LlamaState) throws {
+        guard id >= 0 && id < config.vocabSize else {
+            throw LlamaError.invalidConfig(key: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
+        }
+        let C = config.hiddenSize
+        state.x.pointer.update(from: weights.tokenEmbedding.pointer + id * C, count: C)
+        try forwardChunk(T: 1, state: state, logits: .last, logitOffset: 0)
     }
 
     /// Runs ready-made input embedding rows `x` (T, C) through the decoder (e.g. projected
