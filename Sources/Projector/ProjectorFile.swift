@@ -24,11 +24,12 @@ extension Projector {
     }
 
     /// Writes the projector atomically (temp file + rename).
+    /// `dtype` .f16 halves the file (for shipping); training checkpoints stay F32.
     public func save(to path: String, extraTensors: [(name: String, shape: [Int], values: [Float])] = [],
-                     extraMetadata: [String: String] = [:]) throws {
+                     extraMetadata: [String: String] = [:], dtype: DType = .f32) throws {
         var meta = fileMetadata
         meta.merge(extraMetadata) { _, new in new }
-        try SafetensorsWriter.write(floats: namedTensors + extraTensors, dtype: .f32, metadata: meta, to: path)
+        try SafetensorsWriter.write(floats: namedTensors + extraTensors, dtype: dtype, metadata: meta, to: path)
     }
 
     /// Loads a projector file. Tensors other than the projector's (e.g. optimizer moments in a
