@@ -17,6 +17,8 @@ public struct EvaluationScores: Codable, Sendable {
     public var questions: Int = 0
     public var bleu4: Double?
     public var ciderD: Double?
+    /// Fraction of captioned images whose caption equals one of the image's references (after the VQA normalisation).
+    public var captionExactMatch: Double?
     public var exactMatch: Double?
     public var vqaAccuracy: Double?
     public var ranking5: Double?
@@ -24,6 +26,7 @@ public struct EvaluationScores: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case samples, captions, questions, bleu4 = "bleu4", ciderD = "cider_d", exactMatch = "exact_match"
+        case captionExactMatch = "caption_exact_match"
         case vqaAccuracy = "vqa_accuracy", ranking5 = "ranking_5way", rankingItems = "ranking_items"
     }
 }
@@ -40,10 +43,12 @@ public struct EvaluationRun: Sendable {
 public enum Evaluation {
     /// The 5-way candidate sets: for each caption sample, its caption and 4 captions of other
     /// items of the same source (or of any source when its own has too few), chosen by `seed`.
-    public static func rankingCandidates(_ samples: [Sample], seed: UInt64) -> [Int: (candidates: [String], correct: Int)] {
+    /// Distractors come from `pool` (default: the samples themselves).
+    public static func rankingCandidates(_ samples: [Sample], pool poolSamples: [Sample]? = nil, seed: UInt64) -> [Int: (candidates: [String], correct: Int)] {
+        let source = poolSamples ?? samples
         var bySource: [String: [String]] = [:]
-        for s in samples where s.kind == .caption { bySource[s.source ?? "", default: []].append(s.turns[0].assistant) }
-        let all = Array(Set(samples.filter { $0.kind == .caption }.map { $0.turns[0].assistant })).sorted()
+        for s in source where s.kind == .caption { bySource[s.source ?? "", default: []].append(s.turns[0].assistant) }
+        let all = Array(Set(source.filter { $0.kind == .caption }.map { $0.turns[0].assistant })).sorted()
         var out: [Int: ([String], Int)] = [:]
         var rng = SplitMix(seed: seed)
         for (i, s) in samples.enumerated() where s.kind == .caption {
@@ -80,6 +85,8 @@ public enum Evaluation {
             if !cands.isEmpty {
                 r.bleu4 = try BLEU.score(candidates: cands, references: refs).bleu
                 r.ciderD = try CIDErD.score(candidates: cands, references: refs).mean
+                let hits = zip(cands, refs).filter { c, rs in rs.contains { VQA.exactMatch(c, $0) } }.count
+                r.captionExactMatch = Double(hits) / Double(cands.count)
             }
             var em = 0.0, acc = 0.0, nq = 0
             for i in indices where samples[i].kind != .caption {

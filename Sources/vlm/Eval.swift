@@ -39,13 +39,14 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let vlm = try model.load()
-        var samples = try Dataset.load(data)
+        let allSamples = try Dataset.load(data)
+        var samples = allSamples
         if let limit, limit < samples.count {
             var rng = SplitMix(seed: seed)
             for i in stride(from: samples.count - 1, to: 0, by: -1) { samples.swapAt(i, rng.next(below: i + 1)) }
             samples = Array(samples.prefix(limit))
         }
-        let ranking = Evaluation.rankingCandidates(samples, seed: seed)
+        let ranking = Evaluation.rankingCandidates(samples, pool: allSamples, seed: seed)
         var runs: [EvaluationRun] = []
         func progressBar(_ label: String) -> (Int, Int) -> Void {
             printError("\(label):")
@@ -86,14 +87,16 @@ struct Eval: ParsableCommand {
             guard let v else { return "-" }
             return percent ? String(format: "%.1f%%", v * 100) : String(format: "%.3f", v)
         }
-        print(String(format: "%-44@ %-14@ %7@ %8@ %8@ %8@ %8@", "system" as NSString, "source" as NSString, "BLEU-4" as NSString,
-                     "CIDEr-D" as NSString, "EM" as NSString, "VQA acc" as NSString, "rank@5" as NSString))
+        func row(_ cells: [String]) -> String {
+            let widths = [40, 12, 7, 8, 8, 8, 8, 8]
+            return zip(cells, widths).map { c, w in c.count >= w ? String(c.prefix(w)) : c.padding(toLength: w, withPad: " ", startingAt: 0) }.joined(separator: " ")
+        }
+        print(row(["system", "source", "BLEU-4", "CIDEr-D", "capt EM", "QA EM", "VQA acc", "rank@5"]))
         for run in runs {
             let (overall, per) = try Evaluation.score(run, samples: samples)
             for (source, s) in [("all", overall)] + per.sorted(by: { $0.key < $1.key }) {
-                print(String(format: "%-44@ %-14@ %7@ %8@ %8@ %8@ %8@", String(run.name.prefix(44)) as NSString, source as NSString,
-                             fmt(s.bleu4) as NSString, fmt(s.ciderD) as NSString, fmt(s.exactMatch, percent: true) as NSString,
-                             fmt(s.vqaAccuracy, percent: true) as NSString, fmt(s.ranking5, percent: true) as NSString))
+                print(row([run.name, source, fmt(s.bleu4), fmt(s.ciderD), fmt(s.captionExactMatch, percent: true),
+                           fmt(s.exactMatch, percent: true), fmt(s.vqaAccuracy, percent: true), fmt(s.ranking5, percent: true)]))
                 let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s)) as! [String: Any]
                 report.append(["system": run.name, "source": source].merging(encoded) { a, _ in a })
             }
