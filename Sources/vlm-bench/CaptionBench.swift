@@ -9,16 +9,7 @@ import Projector
 
 enum CaptionBench {
     static func run(_ args: [String]) {
-        var folder = defaultWeights("samples")
-        var threads = BLASRuntime.threads
-        var i = 0
-        while i < args.count {
-            switch args[i] {
-            case "--threads": threads = Int(args[i + 1]) ?? threads; i += 2
-            default: folder = args[i]; i += 1
-            }
-        }
-        BLASRuntime.setThreads(threads)
+        let (folder, threads, _, _) = BenchArguments.parse(args, path: defaultWeights("samples"), repeats: 5)
         do {
             let vlm = try VisionLanguageModel(visionDirectory: defaultWeights("dinov2-vits14"),
                                               projectorPath: defaultWeights("projector/projector.safetensors"),

@@ -7,17 +7,7 @@ import Kernels
 
 enum DecoderBench {
     static func run(_ args: [String]) {
-        var path = defaultWeights("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-        var threads = BLASRuntime.threads, repeats = 3
-        var i = 0
-        while i < args.count {
-            switch args[i] {
-            case "--threads": threads = Int(args[i + 1]) ?? threads; i += 2
-            case "--repeats": repeats = Int(args[i + 1]) ?? repeats; i += 2
-            default: path = args[i]; i += 1
-            }
-        }
-        BLASRuntime.setThreads(threads)
+        let (path, threads, repeats, _) = BenchArguments.parse(args, path: defaultWeights("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), repeats: 3)
         let promptLength = 256, newTokens = 64
         do {
             let t0 = Date()
@@ -59,6 +49,25 @@ enum DecoderBench {
         var best = 0
         for i in 1..<n where p[i] > p[best] { best = i }
         return best
+    }
+}
+
+/// `[path] [--threads N] [--repeats R] [--flag ...]`, shared by the benchmarks; sets the BLAS threads.
+enum BenchArguments {
+    static func parse(_ args: [String], path defaultPath: String, repeats defaultRepeats: Int) -> (path: String, threads: Int, repeats: Int, flags: Set<String>) {
+        var path = defaultPath, threads = BLASRuntime.threads, repeats = defaultRepeats
+        var flags = Set<String>()
+        var i = 0
+        while i < args.count {
+            switch args[i] {
+            case "--threads" where i + 1 < args.count: threads = Int(args[i + 1]) ?? threads; i += 2
+            case "--repeats", "--steps": if i + 1 < args.count { repeats = Int(args[i + 1]) ?? repeats }; i += 2
+            case let flag where flag.hasPrefix("--"): flags.insert(flag); i += 1
+            default: path = args[i]; i += 1
+            }
+        }
+        BLASRuntime.setThreads(threads)
+        return (path, threads, repeats, flags)
     }
 }
 

@@ -9,18 +9,8 @@ import Projector
 
 enum TrainBench {
     static func run(_ args: [String]) {
-        var path = defaultWeights("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-        var threads = BLASRuntime.threads, steps = 5, recompute = false
-        var i = 0
-        while i < args.count {
-            switch args[i] {
-            case "--threads": threads = Int(args[i + 1]) ?? threads; i += 2
-            case "--steps": steps = Int(args[i + 1]) ?? steps; i += 2
-            case "--recompute": recompute = true; i += 1
-            default: path = args[i]; i += 1
-            }
-        }
-        BLASRuntime.setThreads(threads)
+        let (path, threads, steps, flags) = BenchArguments.parse(args, path: defaultWeights("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), repeats: 5)
+        let recompute = flags.contains("--recompute")
         do {
             let ckpt = try LlamaCheckpoint.load(path)
             let rssModel = peakResidentMiB()

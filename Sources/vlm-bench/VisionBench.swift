@@ -7,17 +7,7 @@ import Kernels
 
 enum VisionBench {
     static func run(_ args: [String]) {
-        var path = defaultWeights("dinov2-vits14")
-        var threads = BLASRuntime.threads, repeats = 3
-        var i = 0
-        while i < args.count {
-            switch args[i] {
-            case "--threads": threads = Int(args[i + 1]) ?? threads; i += 2
-            case "--repeats": repeats = Int(args[i + 1]) ?? repeats; i += 2
-            default: path = args[i]; i += 1
-            }
-        }
-        BLASRuntime.setThreads(threads)
+        let (path, threads, repeats, _) = BenchArguments.parse(args, path: defaultWeights("dinov2-vits14"), repeats: 3)
         do {
             let small = try VisionCheckpoint.load(path)
             let baseDir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-bench-vitb16-\(getpid())")
