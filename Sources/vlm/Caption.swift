@@ -26,16 +26,9 @@ struct VLMOptions: ParsableArguments {
 
     func load() throws -> VisionLanguageModel {
         if let t = threads { BLASRuntime.setThreads(t) }
-        func resolve(_ given: String?, _ fallback: URL, _ what: String) throws -> String {
-            if let given { return given }
-            guard FileManager.default.fileExists(atPath: fallback.path) else {
-                throw CLIError(description: "no --\(what) given and the embedded default is missing at \(fallback.path): \(DefaultPaths.fetchHint)")
-            }
-            return fallback.path
-        }
-        return try VisionLanguageModel(visionDirectory: try resolve(vision, DefaultPaths.vision, "vision"),
-                                       projectorPath: try resolve(projector, DefaultPaths.projector, "projector"),
-                                       decoderPath: try resolve(llm, DefaultPaths.decoder, "llm"))
+        return try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
+                                       projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
+                                       decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
     }
 }
 

@@ -100,13 +100,7 @@ struct Score: ParsableCommand {
             results = try vlm.score(imageRows: rows.readable, prompt: prompt, candidates: candidates)
         } else {
             if let t = model.threads { BLASRuntime.setThreads(t) }
-            let path = try model.llm ?? {
-                let p = DefaultPaths.decoder.path
-                guard FileManager.default.fileExists(atPath: p) else {
-                    throw CLIError(description: "no --llm given and the embedded default decoder is missing at \(p): \(DefaultPaths.fetchHint)")
-                }
-                return p
-            }()
+            let path = try DefaultPaths.resolve(model.llm, DefaultPaths.decoder, flag: "llm")
             let checkpoint = try LlamaCheckpoint.load(path)
             let tokenizer = checkpoint.tokenizer
             let promptIds = tokenizer.encode(prompt, addBos: nil, parseSpecial: false)

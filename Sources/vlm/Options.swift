@@ -26,6 +26,15 @@ enum DefaultPaths {
     /// The projector this project trained for the embedded pair.
     static var projector: URL { weightsDirectory.appendingPathComponent("projector/projector.safetensors") }
 
+    /// `given`, else `fallback` when it exists, else an error naming the flag and the set-up command.
+    static func resolve(_ given: String?, _ fallback: URL, flag: String) throws -> String {
+        if let given { return given }
+        guard FileManager.default.fileExists(atPath: fallback.path) else {
+            throw CLIError(description: "no --\(flag) given and the embedded default is missing at \(fallback.path): \(fetchHint)")
+        }
+        return fallback.path
+    }
+
     static let fetchHint = "run `bash scripts/fetch-weights.sh` to fetch the embedded default backbones, or pass --llm <hf-dir|file.gguf>"
 }
 
@@ -46,14 +55,7 @@ struct DecoderOptions: ParsableArguments {
     }
 
     /// The decoder path to load: --llm, else the embedded default, else an error saying how to get it.
-    func resolvedDecoderPath() throws -> String {
-        if let llm { return llm }
-        let path = DefaultPaths.decoder.path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CLIError(description: "no --llm given and the embedded default decoder is missing at \(path): \(DefaultPaths.fetchHint)")
-        }
-        return path
-    }
+    func resolvedDecoderPath() throws -> String { try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm") }
 
     func applyThreads() { if let t = threads { BLASRuntime.setThreads(t) } }
 }

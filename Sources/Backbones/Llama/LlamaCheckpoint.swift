@@ -62,7 +62,7 @@ public final class LlamaCheckpoint {
         }
         let store = try SafetensorsCheckpoint(path: directory)
         let loader = StrictLoader(store)
-        let weights = try loadWeights(config: config, loader: loader) { name, shape in
+        let weights = try loadWeights(config: config) { name, shape in
             try loader.load(name, shape: shape)
         } names: { hfName in hfName }
         loader.ignore(prefix: "model.rotary_emb.")             // old checkpoints store inv_freq
@@ -127,7 +127,7 @@ public final class LlamaCheckpoint {
 
         let loader = StrictLoader(file)
         let D = config.headDim
-        let weights = try loadWeights(config: config, loader: loader) { name, shape in
+        let weights = try loadWeights(config: config) { name, shape in
             let buffer = try loader.load(name, shape: shape)
             // GGUF stores q/k rows in the interleaved rotary layout: undo it here, once.
             if name.hasSuffix("attn_q.weight") { unpermuteRotaryRows(buffer, heads: config.numHeads, headDim: D, columns: C) }
@@ -194,7 +194,7 @@ public final class LlamaCheckpoint {
     }
 
     /// Takes every decoder tensor by its Hugging Face name (`names` maps it to the file's name).
-    static func loadWeights(config: LlamaConfig, loader: StrictLoader,
+    static func loadWeights(config: LlamaConfig,
                             take: (String, [Int]) throws -> FloatBuffer,
                             names: (String) -> String) throws -> LlamaWeights {
         let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim, V = config.vocabSize

@@ -5,14 +5,16 @@
 // split into sub-blocks of 16 or 32 values that each have a scale (and for some a minimum).
 // Layouts are given as byte ranges within one block; `d`, `dmin`, `m` are fp16 unless noted.
 
+import Kernels
+
 /// Converts `count` values of `dtype` stored at `src` (any alignment) to float32 at `dst`.
 /// `count` must be a whole number of blocks: the readers check this when they open a file.
 func convertToFloat32(_ dtype: DType, _ src: UnsafeRawPointer, count: Int, _ dst: UnsafeMutablePointer<Float>) {
     let blocks = count / dtype.blockSize
     switch dtype {
     case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
-    case .f16: for k in 0..<count { dst[k] = half(src, 2 * k) }
-    case .bf16: for k in 0..<count { dst[k] = bfloat(src, 2 * k) }
+    case .f16: convertF16ToF32(dst, src, count: count)      // Kernels: F16C, any alignment
+    case .bf16: convertBF16ToF32(dst, src, count: count)
     case .f64: for k in 0..<count { dst[k] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self)))) }
     case .i8: for k in 0..<count { dst[k] = Float(src.load(fromByteOffset: k, as: Int8.self)) }
     case .u8: for k in 0..<count { dst[k] = Float(src.load(fromByteOffset: k, as: UInt8.self)) }
