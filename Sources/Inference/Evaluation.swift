@@ -23,11 +23,15 @@ public struct EvaluationScores: Codable, Sendable {
     public var vqaAccuracy: Double?
     public var ranking5: Double?
     public var rankingItems: Int = 0
+    /// Fraction of captioned images (with a known concept) whose generated caption names the concept.
+    public var conceptNamed: Double?
+    public var conceptItems: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case samples, captions, questions, bleu4 = "bleu4", ciderD = "cider_d", exactMatch = "exact_match"
         case captionExactMatch = "caption_exact_match"
         case vqaAccuracy = "vqa_accuracy", ranking5 = "ranking_5way", rankingItems = "ranking_items"
+        case conceptNamed = "concept_named", conceptItems = "concept_items"
     }
 }
 
@@ -38,23 +42,34 @@ public struct EvaluationRun: Sendable {
     public var outputs: [Int: String] = [:]
     /// sample index -> (scores of the 5 candidates, index of the true one)
     public var rankings: [Int: ([Double], Int)] = [:]
+    public init(name: String) { self.name = name }
 }
 
 public enum Evaluation {
     /// The 5-way candidate sets: for each caption sample, its caption and 4 captions of other
     /// items of the same source (or of any source when its own has too few), chosen by `seed`.
-    /// Distractors come from `pool` (default: the samples themselves).
+    /// Distractors come from `pool` (default: the samples themselves); when samples name their
+    /// concept, a distractor is never a caption written for the truth's concept.
     public static func rankingCandidates(_ samples: [Sample], pool poolSamples: [Sample]? = nil, seed: UInt64) -> [Int: (candidates: [String], correct: Int)] {
         let source = poolSamples ?? samples
         var bySource: [String: [String]] = [:]
-        for s in source where s.kind == .caption { bySource[s.source ?? "", default: []].append(s.turns[0].assistant) }
+        var conceptOf: [String: Set<String>] = [:]   // caption text (lowercased) -> the concepts it was written for
+        for s in source where s.kind == .caption {
+            bySource[s.source ?? "", default: []].append(s.turns[0].assistant)
+            if let c = s.concept { conceptOf[s.turns[0].assistant.lowercased(), default: []].insert(c) }
+        }
         let all = Array(Set(source.filter { $0.kind == .caption }.map { $0.turns[0].assistant })).sorted()
         var out: [Int: ([String], Int)] = [:]
         var rng = SplitMix(seed: seed)
         for (i, s) in samples.enumerated() where s.kind == .caption {
             let truth = s.turns[0].assistant
-            var pool = Array(Set(bySource[s.source ?? ""] ?? [])).sorted().filter { $0.lowercased() != truth.lowercased() }
-            if pool.count < 4 { pool = all.filter { $0.lowercased() != truth.lowercased() } }
+            func allowed(_ c: String) -> Bool {
+                guard c.lowercased() != truth.lowercased() else { return false }
+                guard let concept = s.concept else { return true }
+                return !(conceptOf[c.lowercased()]?.contains(concept) ?? false)
+            }
+            var pool = Array(Set(bySource[s.source ?? ""] ?? [])).sorted().filter(allowed)
+            if pool.count < 4 { pool = all.filter(allowed) }
             guard pool.count >= 4 else { continue }
             var picks: [String] = []
             while picks.count < 4 {
@@ -68,47 +83,87 @@ public enum Evaluation {
         return out
     }
 
+    /// Whether `caption` names `concept`: every word of the concept appears among the caption's
+    /// words (case-insensitive; a trailing "s"/"es" on a caption word is allowed, for plurals).
+    public static func names(_ caption: String, concept: String) -> Bool {
+        func words(_ t: String) -> [String] {
+            t.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        }
+        let have = Set(words(caption).flatMap { w -> [String] in
+            var forms = [w]
+            if w.hasSuffix("es") { forms.append(String(w.dropLast(2))) }
+            if w.hasSuffix("s") { forms.append(String(w.dropLast())) }
+            return forms
+        })
+        let want = words(concept)
+        return !want.isEmpty && want.allSatisfy(have.contains)
+    }
+
+    /// The report groups of a sample set: "all", then "source=<name>", "qtype=<type>" and
+    /// "concept=seen|unseen" for the samples that carry those labels.
+    public static func groups(_ samples: [Sample]) -> [(name: String, indices: [Int])] {
+        var out: [(String, [Int])] = [("all", Array(samples.indices))]
+        func add(_ prefix: String, _ key: (Sample) -> String?) {
+            var by: [String: [Int]] = [:]
+            for (i, s) in samples.enumerated() { if let k = key(s) { by[k, default: []].append(i) } }
+            for k in by.keys.sorted() { out.append(("\(prefix)=\(k)", by[k]!)) }
+        }
+        add("source") { $0.source ?? "-" }
+        add("qtype") { $0.qtype }
+        add("concept") { s in s.seenConcept.map { $0 ? "seen" : "unseen" } }
+        return out
+    }
+
+    /// Scores of one run on the samples at `indices`.
+    public static func score(_ run: EvaluationRun, samples: [Sample], indices: [Int]) throws -> EvaluationScores {
+        var r = EvaluationScores()
+        r.samples = indices.count
+        // captions: one candidate per image, every caption of that image as references
+        var refsByImage: [String: [String]] = [:]
+        for i in indices where samples[i].kind == .caption { refsByImage[samples[i].image, default: []].append(samples[i].turns[0].assistant) }
+        var seen = Set<String>(), cands: [String] = [], refs: [[String]] = []
+        var named = 0, withConcept = 0
+        for i in indices where samples[i].kind == .caption {
+            guard let out = run.outputs[i], seen.insert(samples[i].image).inserted else { continue }
+            cands.append(out); refs.append(refsByImage[samples[i].image]!)
+            if let c = samples[i].concept {
+                withConcept += 1
+                if names(out, concept: c) { named += 1 }
+            }
+        }
+        r.captions = cands.count
+        if !cands.isEmpty {
+            r.bleu4 = try BLEU.score(candidates: cands, references: refs).bleu
+            r.ciderD = try CIDErD.score(candidates: cands, references: refs).mean
+            let hits = zip(cands, refs).filter { c, rs in rs.contains { VQA.exactMatch(c, $0) } }.count
+            r.captionExactMatch = Double(hits) / Double(cands.count)
+        }
+        r.conceptItems = withConcept
+        if withConcept > 0 { r.conceptNamed = Double(named) / Double(withConcept) }
+        var em = 0.0, acc = 0.0, nq = 0
+        for i in indices where samples[i].kind != .caption {
+            guard let out = run.outputs[i] else { continue }
+            let answer = samples[i].turns.last!.assistant
+            em += VQA.exactMatch(out, answer) ? 1 : 0
+            acc += try VQA.accuracy(out, answers: [answer])
+            nq += 1
+        }
+        r.questions = nq
+        if nq > 0 { r.exactMatch = em / Double(nq); r.vqaAccuracy = acc / Double(nq) }
+        let ranked = indices.compactMap { run.rankings[$0] }
+        r.rankingItems = ranked.count
+        if !ranked.isEmpty { r.ranking5 = try RankingAccuracy.accuracy(scores: ranked.map(\.0), correct: ranked.map(\.1)) }
+        return r
+    }
+
     /// Scores of one run, overall and per source.
     public static func score(_ run: EvaluationRun, samples: [Sample]) throws -> (overall: EvaluationScores, perSource: [String: EvaluationScores]) {
-        func scores(_ indices: [Int]) throws -> EvaluationScores {
-            var r = EvaluationScores()
-            r.samples = indices.count
-            // captions: one candidate per image, every caption of that image as references
-            var refsByImage: [String: [String]] = [:]
-            for i in indices where samples[i].kind == .caption { refsByImage[samples[i].image, default: []].append(samples[i].turns[0].assistant) }
-            var seen = Set<String>(), cands: [String] = [], refs: [[String]] = []
-            for i in indices where samples[i].kind == .caption {
-                guard let out = run.outputs[i], seen.insert(samples[i].image).inserted else { continue }
-                cands.append(out); refs.append(refsByImage[samples[i].image]!)
-            }
-            r.captions = cands.count
-            if !cands.isEmpty {
-                r.bleu4 = try BLEU.score(candidates: cands, references: refs).bleu
-                r.ciderD = try CIDErD.score(candidates: cands, references: refs).mean
-                let hits = zip(cands, refs).filter { c, rs in rs.contains { VQA.exactMatch(c, $0) } }.count
-                r.captionExactMatch = Double(hits) / Double(cands.count)
-            }
-            var em = 0.0, acc = 0.0, nq = 0
-            for i in indices where samples[i].kind != .caption {
-                guard let out = run.outputs[i] else { continue }
-                let answer = samples[i].turns.last!.assistant
-                em += VQA.exactMatch(out, answer) ? 1 : 0
-                acc += try VQA.accuracy(out, answers: [answer])
-                nq += 1
-            }
-            r.questions = nq
-            if nq > 0 { r.exactMatch = em / Double(nq); r.vqaAccuracy = acc / Double(nq) }
-            let ranked = indices.compactMap { run.rankings[$0] }
-            r.rankingItems = ranked.count
-            if !ranked.isEmpty { r.ranking5 = try RankingAccuracy.accuracy(scores: ranked.map(\.0), correct: ranked.map(\.1)) }
-            return r
-        }
         let all = Array(samples.indices)
         var per: [String: EvaluationScores] = [:]
         for source in Set(samples.map { $0.source ?? "-" }) {
-            per[source] = try scores(all.filter { (samples[$0].source ?? "-") == source })
+            per[source] = try score(run, samples: samples, indices: all.filter { (samples[$0].source ?? "-") == source })
         }
-        return (try scores(all), per)
+        return (try score(run, samples: samples, indices: all), per)
     }
 
     /// Generates every output and ranking of `vlm` on `samples` (images encoded in batches).
@@ -132,22 +187,24 @@ public enum Evaluation {
             let rows = try vlm.encode(images: try chunk.map { try ImageFile.read($0) }, names: chunk)
             for (b, image) in chunk.enumerated() {
                 let imageRows = rows.readable + b * vlm.imageTokens * C
-                var captioned: String? = nil
-                for i in byImage[image]! {
+                // one generation per distinct question of the image (the caption is the nil question),
+                // with the template opening and image rows prefilled once
+                let indices = byImage[image]!
+                var questions: [String?] = []
+                var slot: [Int: Int] = [:]           // sample index -> position in `questions`
+                for i in indices {
                     let s = samples[i]
-                    if s.kind == .caption {
-                        if captioned == nil {
-                            captioned = try vlm.answer(imageRows: imageRows, question: nil, generator: generator, options: options).text
-                        }
-                        run.outputs[i] = captioned
-                        if let r = ranking[i] {
-                            let scores = try vlm.score(imageRows: imageRows, prompt: captionInstruction, candidates: r.candidates)
-                            run.rankings[i] = (scores.map(\.logprob), r.correct)
-                        }
-                    } else {
-                        let q = s.turns.last!.user.replacingOccurrences(of: Sample.imageToken + "\n", with: "")
+                    let q: String? = s.kind == .caption ? nil
+                        : s.turns.last!.user.replacingOccurrences(of: Sample.imageToken + "\n", with: "")
                             .replacingOccurrences(of: Sample.imageToken, with: "")
-                        run.outputs[i] = try vlm.answer(imageRows: imageRows, question: q, generator: generator, options: options).text
+                    if let j = questions.firstIndex(where: { $0 == q }) { slot[i] = j } else { slot[i] = questions.count; questions.append(q) }
+                }
+                let texts = try vlm.answers(imageRows: imageRows, questions: questions, generator: generator, options: options).map(\.text)
+                for i in indices {
+                    run.outputs[i] = texts[slot[i]!]
+                    if samples[i].kind == .caption, let r = ranking[i] {
+                        let scores = try vlm.score(imageRows: imageRows, prompt: captionInstruction, candidates: r.candidates)
+                        run.rankings[i] = (scores.map(\.logprob), r.correct)
                     }
                     done += 1
                     progress(done, samples.count)

@@ -151,6 +151,37 @@ public final class VisionLanguageModel {
         return result
     }
 
+    /// Answers several questions (nil: the caption) about one image, each as its own one-turn
+    /// conversation (the same ids `answer` would feed), with the part before the question —
+    /// template opening and image rows — prefilled once and reused from the KV cache.
+    public func answers(imageRows: UnsafePointer<Float>, questions: [String?], generator: Generator,
+                        options: GenerationOptions) throws -> [GenerationResult] {
+        let prompts = try questions.map { try prompt(question: $0) }
+        guard let first = prompts.first else { return [] }
+        // every prompt must share the prefix and have a non-empty suffix to reuse the prefill
+        guard prompts.allSatisfy({ $0.prefix == first.prefix && !$0.suffix.isEmpty }) else {
+            return try questions.map { try answer(imageRows: imageRows, question: $0, generator: generator, options: options) }
+        }
+        let state = generator.state
+        state.reset()
+        if !first.prefix.isEmpty { try model.forward(tokens: first.prefix, state: state, logits: .none) }
+        try model.forward(embeddings: imageRows, count: imageTokens, state: state, logits: .none)
+        let shared = state.position
+        var results: [GenerationResult] = []
+        for p in prompts {
+            let start = DispatchTime.now()
+            state.truncate(to: shared)
+            try model.forward(tokens: p.suffix, state: state, logits: .last)
+            let prefillMs = milliseconds(since: start)
+            var result = try generator.decode(options: options)
+            result.promptIds = p.prefix + [Int](repeating: -1, count: imageTokens) + p.suffix
+            result.prefillMilliseconds = prefillMs
+            result.text = result.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            results.append(result)
+        }
+        return results
+    }
+
     /// Log-likelihood of each candidate answer to `prompt` about the image: the context is
     /// prefilled once; each candidate reuses it.
     public func score(imageRows: UnsafePointer<Float>, prompt text: String, candidates: [String]) throws -> [ScoreResult] {

@@ -1,6 +1,11 @@
 // Training and evaluation data: image + words, in the two layouts people have.
 //   JSONL, one object a line:  {"image": "path", "caption": "..."}
 //                              {"image": "path", "question": "...", "answer": "..."}
+//                              {"image": "path", "conversations": [...]}   (a LLaVA record on one line:
+//                                 several question/answer turns about one image, loss on every answer)
+//   Optional keys on any JSONL line or LLaVA record: "source" (per-source reports), "qtype"
+//   (question type, per-type reports), "concept" (what the image shows), "seen_concept"
+//   (evaluation items: whether the concept appears in the training split).
 //   LLaVA JSON:                [{"id": ..., "image": "path", "conversations": [
 //                                 {"from": "human", "value": "<image>\n..."}, {"from": "gpt", "value": "..."}, ...]}]
 // Image paths are relative to the data file. Every problem is reported with its line (JSONL)
@@ -19,6 +24,12 @@ public struct Sample: Sendable, Equatable {
     public var origin: String
     /// Optional grouping label (e.g. the data source), used for per-source reports.
     public var source: String?
+    /// Optional question type ("caption", "bg_colour", "count_shape", ...), for per-type reports.
+    public var qtype: String?
+    /// Optional normalised name of what the image shows, for "the caption names it" and ranking distractors.
+    public var concept: String?
+    /// Optional, on evaluation items: whether the concept appears in the training split.
+    public var seenConcept: Bool?
 
     public static let imageToken = "<image>"
 
@@ -28,6 +39,7 @@ public struct Sample: Sendable, Equatable {
 
     public static func == (a: Sample, b: Sample) -> Bool {
         a.image == b.image && a.kind == b.kind && a.origin == b.origin && a.source == b.source
+            && a.qtype == b.qtype && a.concept == b.concept && a.seenConcept == b.seenConcept
             && a.turns.count == b.turns.count && zip(a.turns, b.turns).allSatisfy { $0.user == $1.user && $0.assistant == $1.assistant }
     }
 }
@@ -99,13 +111,15 @@ public enum Dataset {
             guard let image = obj["image"] as? String, !image.isEmpty else {
                 throw DatasetError.invalid(origin: origin, reason: "missing \"image\" (a path relative to the data file)")
             }
-            let source = obj["source"] as? String
-            if let caption = obj["caption"] {
+            var sample: Sample
+            if obj["conversations"] != nil {
+                sample = try record(obj, origin: origin, base: base)
+            } else if let caption = obj["caption"] {
                 guard let c = caption as? String, !c.trimmingCharacters(in: .whitespaces).isEmpty else {
                     throw DatasetError.invalid(origin: origin, reason: "\"caption\" is empty or not a string")
                 }
-                samples.append(Sample(image: resolve(image, base: base), turns: [(Sample.imageToken + "\n" + captionInstruction, c)],
-                                      kind: .caption, origin: origin, source: source))
+                sample = Sample(image: resolve(image, base: base), turns: [(Sample.imageToken + "\n" + captionInstruction, c)],
+                                kind: .caption, origin: origin)
             } else if let q = obj["question"], let a = obj["answer"] {
                 guard let q = q as? String, !q.trimmingCharacters(in: .whitespaces).isEmpty else {
                     throw DatasetError.invalid(origin: origin, reason: "\"question\" is empty or not a string")
@@ -114,10 +128,12 @@ public enum Dataset {
                     throw DatasetError.invalid(origin: origin, reason: "\"answer\" is empty or not a string")
                 }
                 let user = q.contains(Sample.imageToken) ? q : Sample.imageToken + "\n" + q
-                samples.append(Sample(image: resolve(image, base: base), turns: [(user, a)], kind: .question, origin: origin, source: source))
+                sample = Sample(image: resolve(image, base: base), turns: [(user, a)], kind: .question, origin: origin)
             } else {
-                throw DatasetError.invalid(origin: origin, reason: "needs \"caption\", or \"question\" and \"answer\"")
+                throw DatasetError.invalid(origin: origin, reason: "needs \"caption\", \"question\" and \"answer\", or \"conversations\"")
             }
+            try readMetadata(obj, into: &sample)
+            samples.append(sample)
         }
         return samples
     }
@@ -130,32 +146,59 @@ public enum Dataset {
         for (i, item) in array.enumerated() {
             let origin = "\(path)[\(i)]"
             guard let obj = item as? [String: Any] else { throw DatasetError.invalid(origin: origin, reason: "not an object") }
-            guard let image = obj["image"] as? String, !image.isEmpty else {
-                throw DatasetError.invalid(origin: origin, reason: "missing \"image\" (text-only records are not supported)")
-            }
-            guard let conv = obj["conversations"] as? [[String: Any]], !conv.isEmpty else {
-                throw DatasetError.invalid(origin: origin, reason: "missing or empty \"conversations\"")
-            }
-            guard conv.count % 2 == 0 else {
-                throw DatasetError.invalid(origin: origin, reason: "\"conversations\" must alternate human/gpt turns and end with gpt")
-            }
-            var turns: [(String, String)] = []
-            for t in stride(from: 0, to: conv.count, by: 2) {
-                guard conv[t]["from"] as? String == "human", let u = conv[t]["value"] as? String else {
-                    throw DatasetError.invalid(origin: origin, reason: "turn \(t) should be {\"from\": \"human\", \"value\": ...}")
-                }
-                guard conv[t + 1]["from"] as? String == "gpt", let a = conv[t + 1]["value"] as? String,
-                      !a.trimmingCharacters(in: .whitespaces).isEmpty else {
-                    throw DatasetError.invalid(origin: origin, reason: "turn \(t + 1) should be {\"from\": \"gpt\", \"value\": <non-empty>}")
-                }
-                turns.append((u, a))
-            }
-            let imageTokens = turns.map { $0.0.components(separatedBy: Sample.imageToken).count - 1 }.reduce(0, +)
-            if imageTokens > 1 { throw DatasetError.invalid(origin: origin, reason: "more than one <image> in a record") }
-            if imageTokens == 0 { turns[0].0 = Sample.imageToken + "\n" + turns[0].0 }
-            samples.append(Sample(image: resolve(image, base: base), turns: turns, kind: turns.count > 1 ? .conversation : .question,
-                                  origin: origin, source: obj["source"] as? String))
+            var sample = try record(obj, origin: origin, base: base)
+            try readMetadata(obj, into: &sample)
+            samples.append(sample)
         }
         return samples
+    }
+
+    /// One LLaVA record (a JSON array element, or a JSONL line with "conversations"):
+    /// alternating human/gpt turns about one image, the image in one human turn (added to the first when absent).
+    static func record(_ obj: [String: Any], origin: String, base: URL) throws -> Sample {
+        guard let image = obj["image"] as? String, !image.isEmpty else {
+            throw DatasetError.invalid(origin: origin, reason: "missing \"image\" (text-only records are not supported)")
+        }
+        guard let conv = obj["conversations"] as? [[String: Any]], !conv.isEmpty else {
+            throw DatasetError.invalid(origin: origin, reason: "missing or empty \"conversations\"")
+        }
+        guard conv.count % 2 == 0 else {
+            throw DatasetError.invalid(origin: origin, reason: "\"conversations\" must alternate human/gpt turns and end with gpt")
+        }
+        var turns: [(String, String)] = []
+        for t in stride(from: 0, to: conv.count, by: 2) {
+            guard conv[t]["from"] as? String == "human", let u = conv[t]["value"] as? String else {
+                throw DatasetError.invalid(origin: origin, reason: "turn \(t) should be {\"from\": \"human\", \"value\": ...}")
+            }
+            guard conv[t + 1]["from"] as? String == "gpt", let a = conv[t + 1]["value"] as? String,
+                  !a.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw DatasetError.invalid(origin: origin, reason: "turn \(t + 1) should be {\"from\": \"gpt\", \"value\": <non-empty>}")
+            }
+            turns.append((u, a))
+        }
+        let imageTokens = turns.map { $0.0.components(separatedBy: Sample.imageToken).count - 1 }.reduce(0, +)
+        if imageTokens > 1 { throw DatasetError.invalid(origin: origin, reason: "more than one <image> in a record") }
+        if imageTokens == 0 { turns[0].0 = Sample.imageToken + "\n" + turns[0].0 }
+        // a single turn that asks for the caption is a caption sample (the plain prompt style writes no instruction for it)
+        let isCaption = turns.count == 1 && turns[0].0.replacingOccurrences(of: Sample.imageToken, with: "")
+            .trimmingCharacters(in: .whitespacesAndNewlines) == captionInstruction
+        return Sample(image: resolve(image, base: base), turns: turns,
+                      kind: turns.count > 1 ? .conversation : (isCaption ? .caption : .question), origin: origin)
+    }
+
+    /// The optional keys every layout may carry: source, qtype, concept, seen_concept.
+    static func readMetadata(_ obj: [String: Any], into sample: inout Sample) throws {
+        for key in ["source", "qtype", "concept"] where obj[key] != nil && !(obj[key] is String) {
+            throw DatasetError.invalid(origin: sample.origin, reason: "\"\(key)\" must be a string")
+        }
+        sample.source = obj["source"] as? String
+        sample.qtype = obj["qtype"] as? String
+        sample.concept = obj["concept"] as? String
+        if let seen = obj["seen_concept"] {
+            guard let b = seen as? Bool else {
+                throw DatasetError.invalid(origin: sample.origin, reason: "\"seen_concept\" must be true or false")
+            }
+            sample.seenConcept = b
+        }
     }
 }

@@ -24,19 +24,23 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var seed: UInt64
     public var recompute: Bool
     public var maxLength: Int
+    /// Early stopping: stop after this many validation evaluations without a new best validation
+    /// loss (nil or 0: never). The best projector is kept in best-projector.safetensors either way.
+    public var earlyStop: Int?
 
     enum CodingKeys: String, CodingKey {
         case steps, batch, accumulate, learningRate = "lr", warmup, weightDecay = "weight_decay", clip
         case minLearningRateRatio = "min_lr_ratio", saveEvery = "save_every", evalEvery = "eval_every", seed
-        case recompute, maxLength = "max_length"
+        case recompute, maxLength = "max_length", earlyStop = "early_stop"
     }
 
     public init(steps: Int, batch: Int = 8, accumulate: Int = 1, learningRate: Float = 1e-3, warmup: Int = 0,
                 weightDecay: Float = 0, clip: Float = 1, minLearningRateRatio: Float = 0, saveEvery: Int = 100,
-                evalEvery: Int = 0, seed: UInt64 = 0, recompute: Bool = false, maxLength: Int = 512) {
+                evalEvery: Int = 0, seed: UInt64 = 0, recompute: Bool = false, maxLength: Int = 512, earlyStop: Int? = nil) {
         self.steps = steps; self.batch = batch; self.accumulate = accumulate; self.learningRate = learningRate
         self.warmup = warmup; self.weightDecay = weightDecay; self.clip = clip; self.minLearningRateRatio = minLearningRateRatio
         self.saveEvery = saveEvery; self.evalEvery = evalEvery; self.seed = seed; self.recompute = recompute; self.maxLength = maxLength
+        self.earlyStop = earlyStop
     }
 
     public func validate() throws {
@@ -45,6 +49,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         }
         if !(learningRate > 0) || !learningRate.isFinite { throw ProjectorError.invalidSetting("--lr must be a positive number") }
         if warmup < 0 || saveEvery < 0 || evalEvery < 0 { throw ProjectorError.invalidSetting("--warmup, --save-every and --eval-every must be ≥ 0") }
+        if let e = earlyStop, e < 0 { throw ProjectorError.invalidSetting("early stopping patience must be ≥ 0") }
     }
 }
 
@@ -67,6 +72,11 @@ public struct StepReport: Sendable {
     public var step: Int, total: Int
     public var loss: Float, learningRate: Float, gradNorm: Float
     public var samplesPerSecond: Double, secondsLeft: Double
+    /// Supervised (answer/caption) tokens per second since the start of this process.
+    public var targetsPerSecond: Double = 0
+    public var validationLoss: Float? = nil
+    /// Set when early stopping ended the run at this step.
+    public var stoppedEarly = false
 }
 
 /// Where the data order stands: epoch e's permutation comes from the seed and e alone, so
@@ -105,6 +115,9 @@ public final class Trainer {
     public let schedule: LearningRateSchedule
     public private(set) var step = 0
     public private(set) var order = DataOrder()
+    /// Best validation loss so far, and the number of evaluations since it was reached.
+    public private(set) var bestValidationLoss: Float? = nil
+    public private(set) var evaluationsSinceBest = 0
     private var permutation: [Int] = []
     private var permutationEpoch = -1
 
@@ -121,6 +134,7 @@ public final class Trainer {
 
     public var checkpointPath: String { URL(fileURLWithPath: runDirectory).appendingPathComponent("checkpoint.safetensors").path }
     public var projectorPath: String { URL(fileURLWithPath: runDirectory).appendingPathComponent("projector.safetensors").path }
+    public var bestProjectorPath: String { URL(fileURLWithPath: runDirectory).appendingPathComponent("best-projector.safetensors").path }
     public var metricsPath: String { URL(fileURLWithPath: runDirectory).appendingPathComponent("metrics.jsonl").path }
 
     /// Builds every sequence once (tokenizing, placing the image rows, masking the prompt) and
@@ -271,6 +285,7 @@ public final class Trainer {
     public func train(stopAfter: Int? = nil, progress: (StepReport) -> Void = { _ in }) throws {
         let start = Date()
         let firstStep = step
+        var targetsDone = 0
         var lastCheckpoint: String? = FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil
         let end = min(settings.steps, stopAfter.map { step + $0 } ?? settings.steps)
         while step < end {
@@ -282,6 +297,7 @@ public final class Trainer {
                 let loss = count > 0 ? sum / Float(count) : 0
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, value: loss, checkpoint: lastCheckpoint) }
                 lossSum += loss
+                targetsDone += count
             }
             let loss = lossSum / Float(settings.accumulate)
             let norm = clipGradientNorm(projector.params.grads, maxNorm: settings.clip)
@@ -294,20 +310,38 @@ public final class Trainer {
             let elapsed = Date().timeIntervalSince(start)
             let done = step - firstStep
             let sps = Double(done * settings.batch * settings.accumulate) / max(elapsed, 1e-9)
+            let tps = Double(targetsDone) / max(elapsed, 1e-9)
             var record: [String: Any] = ["step": step, "loss": loss, "lr": lr, "grad_norm": norm, "samples_per_s": sps,
-                                         "epoch": order.epoch]
+                                         "targets_per_s": tps, "epoch": order.epoch]
+            var validation: Float? = nil
+            var stopNow = false
             if settings.evalEvery > 0 && (step % settings.evalEvery == 0 || step == settings.steps), let v = try validationLoss() {
                 record["val_loss"] = v
+                validation = v
+                if bestValidationLoss.map({ v < $0 }) ?? true {
+                    bestValidationLoss = v
+                    evaluationsSinceBest = 0
+                    try projector.save(to: bestProjectorPath)
+                } else {
+                    evaluationsSinceBest += 1
+                    if let patience = settings.earlyStop, patience > 0, evaluationsSinceBest >= patience { stopNow = true }
+                }
+                record["best_val_loss"] = bestValidationLoss
             }
             try appendMetrics(record)
             progress(StepReport(step: step, total: settings.steps, loss: loss, learningRate: lr, gradNorm: norm,
-                                samplesPerSecond: sps, secondsLeft: elapsed / Double(done) * Double(settings.steps - step)))
-            if (settings.saveEvery > 0 && step % settings.saveEvery == 0) || step == settings.steps {
+                                samplesPerSecond: sps, secondsLeft: elapsed / Double(done) * Double(settings.steps - step),
+                                targetsPerSecond: tps, validationLoss: validation, stoppedEarly: stopNow))
+            if (settings.saveEvery > 0 && step % settings.saveEvery == 0) || step == settings.steps || stopNow {
                 try saveCheckpoint()
                 lastCheckpoint = checkpointPath
             }
+            if stopNow { stoppedEarly = true; break }
         }
     }
+
+    /// Whether the last `train` call ended by early stopping.
+    public private(set) var stoppedEarly = false
 
     func appendMetrics(_ record: [String: Any]) throws {
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
@@ -328,6 +362,8 @@ public final class Trainer {
         var order: DataOrder
         var adamStep: Int
         var settings: TrainingSettings
+        var bestValidationLoss: Float?
+        var evaluationsSinceBest: Int?
     }
 
     /// Writes checkpoint.safetensors (projector + AdamW moments + loop state) and
@@ -335,7 +371,8 @@ public final class Trainer {
     public func saveCheckpoint() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let trainerState = TrainerState(step: step, order: order, adamStep: optimizer.step, settings: settings)
+        let trainerState = TrainerState(step: step, order: order, adamStep: optimizer.step, settings: settings,
+                                        bestValidationLoss: bestValidationLoss, evaluationsSinceBest: evaluationsSinceBest)
         let stateJSON = String(decoding: try encoder.encode(trainerState), as: UTF8.self)
         var moments: [(name: String, shape: [Int], values: [Float])] = []
         for (i, name) in projector.params.names.enumerated() {
@@ -361,6 +398,7 @@ public final class Trainer {
         }
         var mine = settings, theirs = ts.settings
         mine.steps = 0; theirs.steps = 0; mine.saveEvery = 0; theirs.saveEvery = 0; mine.evalEvery = 0; theirs.evalEvery = 0
+        mine.earlyStop = nil; theirs.earlyStop = nil
         guard mine == theirs else {
             throw TrainingError.resumeMismatch(path: path, reason: "the run was started with other settings (batch, lr, seed, ...); resume with the same flags")
         }
@@ -379,6 +417,8 @@ public final class Trainer {
         try optimizer.restore(step: ts.adamStep, m: m, v: v)
         step = ts.step
         order = ts.order
+        bestValidationLoss = ts.bestValidationLoss
+        evaluationsSinceBest = ts.evaluationsSinceBest ?? 0
         projector.setStep(step)
         try trimMetrics(after: step)
     }

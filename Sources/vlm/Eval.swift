@@ -88,17 +88,21 @@ struct Eval: ParsableCommand {
             return percent ? String(format: "%.1f%%", v * 100) : String(format: "%.3f", v)
         }
         func row(_ cells: [String]) -> String {
-            let widths = [40, 12, 7, 8, 8, 8, 8, 8]
+            let widths = [40, 22, 7, 8, 8, 8, 8, 8, 8, 7]
             return zip(cells, widths).map { c, w in c.count >= w ? String(c.prefix(w)) : c.padding(toLength: w, withPad: " ", startingAt: 0) }.joined(separator: " ")
         }
-        print(row(["system", "source", "BLEU-4", "CIDEr-D", "capt EM", "QA EM", "VQA acc", "rank@5"]))
+        // groups: all, per source, per question type, seen vs unseen concept (when the data labels them)
+        let groups = Evaluation.groups(samples)
+        print(row(["system", "group", "BLEU-4", "CIDEr-D", "capt EM", "named", "QA EM", "VQA acc", "rank@5", "n"]))
         for run in runs {
-            let (overall, per) = try Evaluation.score(run, samples: samples)
-            for (source, s) in [("all", overall)] + per.sorted(by: { $0.key < $1.key }) {
-                print(row([run.name, source, fmt(s.bleu4), fmt(s.ciderD), fmt(s.captionExactMatch, percent: true),
-                           fmt(s.exactMatch, percent: true), fmt(s.vqaAccuracy, percent: true), fmt(s.ranking5, percent: true)]))
+            for (group, indices) in groups {
+                let s = try Evaluation.score(run, samples: samples, indices: indices)
+                print(row([run.name, group, fmt(s.bleu4), fmt(s.ciderD), fmt(s.captionExactMatch, percent: true),
+                           fmt(s.conceptNamed, percent: true), fmt(s.exactMatch, percent: true), fmt(s.vqaAccuracy, percent: true),
+                           fmt(s.ranking5, percent: true), "\(indices.count)"]))
                 let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s)) as! [String: Any]
-                report.append(["system": run.name, "source": source].merging(encoded) { a, _ in a })
+                let source = group.hasPrefix("source=") ? String(group.dropFirst(7)) : group
+                report.append(["system": run.name, "group": group, "source": source].merging(encoded) { a, _ in a })
             }
         }
         if let out {

@@ -96,6 +96,9 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Keep only each decoder layer's input through the forward and recompute the rest in the backward (less memory).")
     var recompute = false
 
+    @Option(name: .long, help: "Early stopping: stop after N validation evaluations (every --eval-every steps) without a new best validation loss; 0 never stops early. The best projector is written to best-projector.safetensors whenever the validation loss improves.")
+    var earlyStop: Int = 0
+
     @Flag(name: .long, help: "Continue the run in --out from its last checkpoint.")
     var resume = false
 
@@ -141,7 +144,8 @@ struct Train: ParsableCommand {
         let totalSteps = steps ?? Int((Double(trainSamples.count) * (epochs ?? 1) / Double(perStep)).rounded(.up))
         let settings = TrainingSettings(steps: max(1, totalSteps), batch: batch, accumulate: accumulate, learningRate: lr, warmup: warmup,
                                         weightDecay: weightDecay, clip: clip, minLearningRateRatio: minLrRatio, saveEvery: saveEvery,
-                                        evalEvery: evalEvery, seed: seed, recompute: recompute, maxLength: maxLength)
+                                        evalEvery: evalEvery, seed: seed, recompute: recompute, maxLength: maxLength,
+                                        earlyStop: earlyStop > 0 ? earlyStop : nil)
         let trainer = try Trainer(model: checkpoint.model, projector: proj, builder: builder, cache: cache,
                                   train: trainSamples, trainHashes: trainHashes, validation: valSamples, validationHashes: valHashes,
                                   settings: settings, runDirectory: out, dataPath: data)
@@ -160,13 +164,23 @@ struct Train: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(settings).write(to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json"))
         printError("training \(kind.rawValue) (\(proj.params.count) parameters) on \(trainSamples.count) samples for \(settings.steps) steps; step buffers \(trainer.stepBytes / 1_048_576) MiB")
+        // a terminal gets one line redrawn in place; a log file gets a plain line every 10 steps, every
+        // validation and the last step
+        let interactive = isatty(STDERR_FILENO) != 0
         try trainer.train { r in
             let eta = formatDuration(r.secondsLeft)
-            let line = String(format: "\rstep %d/%d  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  ETA %@", r.step, r.total, r.loss,
-                              r.learningRate, r.gradNorm, r.samplesPerSecond, eta)
-            FileHandle.standardError.write(line.data(using: .utf8)!)
+            var line = String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  %.0f answer tokens/s  ETA %@", r.step, r.total, r.loss,
+                              r.learningRate, r.gradNorm, r.samplesPerSecond, r.targetsPerSecond, eta)
+            if let v = r.validationLoss { line += String(format: "  val %.4f", v) }
+            if r.stoppedEarly { line += "  (early stop: no better validation loss for \(earlyStop) evaluations)" }
+            if interactive {
+                FileHandle.standardError.write(Data(("\r" + line + (r.validationLoss != nil ? "\n" : "")).utf8))
+            } else if r.step % 10 == 0 || r.validationLoss != nil || r.step == r.total || r.stoppedEarly {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
         }
-        printError("\ndone: \(trainer.projectorPath)")
+        if interactive { printError("") }
+        printError("done: \(trainer.projectorPath)" + (trainer.bestValidationLoss.map { String(format: " (best validation loss %.4f: %@)", $0, trainer.bestProjectorPath) } ?? ""))
     }
 }
 

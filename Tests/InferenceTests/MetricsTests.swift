@@ -4,6 +4,7 @@
 
 import Foundation
 import Inference
+import Projector
 import XCTest
 
 final class MetricsTests: XCTestCase {
@@ -294,6 +295,42 @@ final class MetricsTests: XCTestCase {
         }
         XCTAssertThrowsError(try RankingAccuracy.accuracy(scores: scores, correct: [0]))
         XCTAssertThrowsError(try RankingAccuracy.accuracy(scores: [], correct: []))
+    }
+
+    func testCaptionNamesConcept() {
+        XCTAssertTrue(Evaluation.names("An emoji of a hedgehog.", concept: "hedgehog"))
+        XCTAssertTrue(Evaluation.names("A photo of a Crowned Crane.", concept: "crowned crane"))
+        XCTAssertTrue(Evaluation.names("Two red stars on a blue background.", concept: "star"))
+        XCTAssertTrue(Evaluation.names("Three foxes.", concept: "fox"))
+        XCTAssertFalse(Evaluation.names("A photo of a fox.", concept: "hedgehog"))
+        XCTAssertFalse(Evaluation.names("A photo of a crane.", concept: "crowned crane"))
+        XCTAssertFalse(Evaluation.names("A starfish.", concept: "star"))   // whole words only
+        XCTAssertFalse(Evaluation.names("Anything", concept: ""))
+    }
+
+    func testReportGroupsAndDistractorsFromOtherConcepts() throws {
+        func caption(_ text: String, _ concept: String, _ image: String, seen: Bool? = nil) -> Sample {
+            var s = Sample(image: image, turns: [("<image>\nWrite a short caption for this image.", text)], kind: .caption, origin: image, source: "emoji")
+            s.concept = concept; s.qtype = "caption"; s.seenConcept = seen
+            return s
+        }
+        var samples = [caption("A fox.", "fox", "/0", seen: true), caption("A red fox.", "fox", "/1"), caption("An owl.", "owl", "/2", seen: false)]
+        for (k, c) in ["cat", "dog", "cow", "pig"].enumerated() { samples.append(caption("A \(c).", c, "/\(k + 3)")) }
+        let ranking = Evaluation.rankingCandidates(samples, seed: 1)
+        XCTAssertEqual(ranking.count, samples.count)
+        // "A fox." never has "A red fox." (same concept) as a distractor
+        XCTAssertFalse(ranking[0]!.candidates.contains("A red fox."))
+        XCTAssertEqual(ranking[0]!.candidates[ranking[0]!.correct], "A fox.")
+        let groups = Dictionary(uniqueKeysWithValues: Evaluation.groups(samples).map { ($0.name, $0.indices) })
+        XCTAssertEqual(groups["all"], Array(0..<7))
+        XCTAssertEqual(groups["concept=seen"], [0])
+        XCTAssertEqual(groups["concept=unseen"], [2])
+        XCTAssertEqual(groups["qtype=caption"]?.count, 7)
+        var run = EvaluationRun(name: "t")
+        run.outputs = [0: "A fox.", 1: "An owl.", 2: "An owl.", 3: "A cat.", 4: "A dog.", 5: "A cow.", 6: "A cow."]
+        let scores = try Evaluation.score(run, samples: samples, indices: Array(0..<7))
+        XCTAssertEqual(scores.conceptItems, 7)
+        XCTAssertEqual(scores.conceptNamed!, 5.0 / 7.0, accuracy: 1e-12)
     }
 
     // MARK: bad input

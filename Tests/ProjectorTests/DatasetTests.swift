@@ -50,6 +50,47 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(samples[0].turns[1].assistant, "Red.")
     }
 
+    func testJSONLConversationsAndLabels() throws {
+        let path = try write("conv.jsonl", """
+        {"image": "img/a.png", "conversations": [{"from": "human", "value": "<image>\\nWhat colour is the circle?"}, {"from": "gpt", "value": "red"}, {"from": "human", "value": "How many stars are there?"}, {"from": "gpt", "value": "2"}], "source": "shapes", "concept": "circle"}
+        {"image": "img/b.jpg", "conversations": [{"from": "human", "value": "<image>\\nWrite a short caption for this image."}, {"from": "gpt", "value": "A photo of a fly."}], "concept": "fly", "qtype": "caption", "seen_concept": false}
+        {"image": "img/b.jpg", "question": "What is this?", "answer": "a fly", "qtype": "what", "seen_concept": true}
+        """)
+        let samples = try Dataset.load(path)
+        XCTAssertEqual(samples.count, 3)
+        XCTAssertEqual(samples[0].kind, .conversation)
+        XCTAssertEqual(samples[0].turns.map(\.assistant), ["red", "2"])
+        XCTAssertEqual(samples[0].turns[0].user, "<image>\nWhat colour is the circle?")
+        XCTAssertEqual(samples[0].turns[1].user, "How many stars are there?")
+        XCTAssertEqual(samples[0].source, "shapes")
+        XCTAssertEqual(samples[0].concept, "circle")
+        XCTAssertNil(samples[0].seenConcept)
+        XCTAssertEqual(samples[0].origin, "\(path):1")
+        // a single turn asking for the caption is a caption sample
+        XCTAssertEqual(samples[1].kind, .caption)
+        XCTAssertEqual(samples[1].qtype, "caption")
+        XCTAssertEqual(samples[1].seenConcept, false)
+        XCTAssertEqual(samples[2].kind, .question)
+        XCTAssertEqual(samples[2].qtype, "what")
+        XCTAssertEqual(samples[2].seenConcept, true)
+    }
+
+    func testBadLabelsAndConversationsAreNamedErrors() throws {
+        let cases: [(String, String)] = [
+            ("{\"image\": \"img/a.png\", \"caption\": \"x\", \"seen_concept\": \"yes\"}\n", "seen_concept"),
+            ("{\"image\": \"img/a.png\", \"caption\": \"x\", \"qtype\": 3}\n", "\"qtype\" must be a string"),
+            ("{\"image\": \"img/a.png\", \"conversations\": [{\"from\": \"human\", \"value\": \"hi\"}]}\n", "alternate"),
+            ("{\"image\": \"img/a.png\", \"conversations\": []}\n", "empty \"conversations\""),
+        ]
+        for (n, (text, expected)) in cases.enumerated() {
+            let path = try write("bad\(n).jsonl", text)
+            XCTAssertThrowsError(try Dataset.load(path)) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.contains(expected) && message.contains(":1"), "case \(n): \(message)")
+            }
+        }
+    }
+
     func testErrorsNameTheFileAndLine() throws {
         let cases: [(String, String, String)] = [
             ("bad.jsonl", "{\"image\": \"img/a.png\", \"caption\": \"ok\"}\nnot json\n", ":2"),
