@@ -279,6 +279,21 @@ final class TrainingCLITests: XCTestCase {
         XCTAssertEqual(status, 0, err)
         XCTAssertFalse(out.isEmpty)
 
+        // early stopping: with a learning rate too small to change any float32 weight, the validation
+        // loss never improves after the first evaluation, so patience 2 stops the run at step 3 of 10
+        let stopRun = dir.appendingPathComponent("run-early").path
+        (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--val", data,
+                                             "--features", cache, "--out", stopRun, "--reduce", "none", "--layer", "-2",
+                                             "--batch", "2", "--lr", "1e-30", "--steps", "10", "--eval-every", "1", "--early-stop", "2"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("early stop"), err)
+        let stopMetrics = try String(contentsOfFile: stopRun + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(stopMetrics.count, 3, "\(stopMetrics)")
+        XCTAssertTrue(stopMetrics.allSatisfy { $0.contains("\"val_loss\"") && $0.contains("\"best_val_loss\"") })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: stopRun + "/best-projector.safetensors"))
+        // the plain (non-terminal) progress output is one line per report, not one long \r-joined line
+        XCTAssertFalse(err.contains("\r"), err)
+
         // a cache of another layer is refused
         (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,
                                              "--out", dir.appendingPathComponent("run2").path, "--layer", "final", "--steps", "1"])
