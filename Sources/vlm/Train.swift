@@ -99,6 +99,18 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Early stopping: stop after N validation evaluations (every --eval-every steps) without a new best validation loss; 0 never stops early. The best projector is written to best-projector.safetensors whenever the validation loss improves.")
     var earlyStop: Int = 0
 
+    @Option(name: .long, help: "Contrastive warm-up: before the generative steps of a new run, train the projector for N steps with a symmetric InfoNCE loss between its pooled image rows and the frozen decoder's mean final hidden state of each caption (no decoder backward). 0: none.")
+    var warmupContrastive: Int = 0
+
+    @Option(name: .long, help: "Images per contrastive warm-up batch.")
+    var contrastiveBatch: Int = 64
+
+    @Option(name: .long, help: "Learning rate of the contrastive warm-up.")
+    var contrastiveLr: Float = 1e-3
+
+    @Option(name: .long, help: "Temperature of the contrastive warm-up's InfoNCE loss.")
+    var contrastiveTemperature: Float = 0.07
+
     @Flag(name: .long, help: "Continue the run in --out from its last checkpoint.")
     var resume = false
 
@@ -163,6 +175,10 @@ struct Train: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(settings).write(to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json"))
+        if warmupContrastive > 0 && !resume {
+            try contrastiveWarmup(checkpoint: checkpoint, projector: proj, cache: cache, trainer: trainer,
+                                  samples: trainSamples, hashes: trainHashes)
+        }
         printError("training \(kind.rawValue) (\(proj.params.count) parameters) on \(trainSamples.count) samples for \(settings.steps) steps; step buffers \(trainer.stepBytes / 1_048_576) MiB")
         // a terminal gets one line redrawn in place; a log file gets a plain line every 10 steps, every
         // validation and the last step
@@ -181,6 +197,46 @@ struct Train: ParsableCommand {
         }
         if interactive { printError("") }
         printError("done: \(trainer.projectorPath)" + (trainer.bestValidationLoss.map { String(format: " (best validation loss %.4f: %@)", $0, trainer.bestProjectorPath) } ?? ""))
+    }
+}
+
+extension Train {
+    /// The contrastive warm-up of a new run (its losses go to contrastive.jsonl in the run
+    /// directory, with the validation loss of the generative objective before and after).
+    func contrastiveWarmup(checkpoint: LlamaCheckpoint, projector: Projector, cache: FeatureCache, trainer: Trainer,
+                           samples: [Sample], hashes: [String]) throws {
+        let settings = ContrastiveSettings(steps: warmupContrastive, batch: contrastiveBatch, learningRate: contrastiveLr,
+                                           temperature: contrastiveTemperature, seed: seed)
+        let items = zip(samples, hashes).compactMap { s, h in
+            s.kind == .caption ? ContrastiveItem(hash: h, image: s.image, caption: s.turns[0].assistant) : nil
+        }
+        let logPath = URL(fileURLWithPath: out).appendingPathComponent("contrastive.jsonl").path
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        defer { try? log.close() }
+        func write(_ record: [String: Any]) throws {
+            log.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) + Data("\n".utf8))
+        }
+        let start = Date()
+        printError("contrastive warm-up: decoder representations of the captions of \(items.count) images")
+        let warm = try ContrastiveWarmup(model: checkpoint.model, tokenizer: checkpoint.tokenizer, projector: projector, cache: cache,
+                                         items: items, settings: settings) { done, total in
+            if done % 500 == 0 || done == total { printError("  \(done)/\(total) captions") }
+        }
+        let targetsSeconds = Date().timeIntervalSince(start)
+        let before = try trainer.validationLoss()
+        if let before { try write(["phase": "contrastive", "step": 0, "val_loss": before, "seconds": targetsSeconds]) }
+        try warm.run { step, loss in
+            var record: [String: Any] = ["phase": "contrastive", "step": step, "loss": loss, "seconds": Date().timeIntervalSince(start)]
+            if step == settings.steps, let v = try trainer.validationLoss() { record["val_loss"] = v }
+            try write(record)
+            if step % 50 == 0 || step == settings.steps {
+                printError(String(format: "contrastive step %d/%d  loss %.4f", step, settings.steps, loss)
+                           + ((record["val_loss"] as? Float).map { String(format: "  val %.4f (before %.4f)", $0, before ?? .nan) } ?? ""))
+            }
+        }
+        printError(String(format: "contrastive warm-up done in %.0f s (%d distinct captions, %.0f s of decoder forwards)",
+                          Date().timeIntervalSince(start), warm.distinctCaptions, targetsSeconds))
     }
 }
 

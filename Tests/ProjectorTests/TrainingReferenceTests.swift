@@ -235,4 +235,49 @@ final class TrainingReferenceTests: XCTestCase {
         var other = wanted; other.layer = "-2"; other.visionHash = "1234"
         XCTAssertThrowsError(try FeatureCache(directory: cache.directory, expecting: other))
     }
+
+    /// The contrastive warm-up's projector gradients against central finite differences of its
+    /// loss (float64 accumulation is not available in the loss, so the step is 1e-2 on float32
+    /// weights and the check is on the 12 largest gradient entries of every tensor), with two
+    /// images sharing a caption (multi-positive rows and columns).
+    func testContrastiveWarmupGradientsMatchFiniteDifferences() throws {
+        let f = try tensors()
+        let dir = try tempDir("contrastive")
+        let (cache, _) = try items(in: dir)
+        let model = try model()
+        let p = try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f)
+        let items = [ContrastiveItem(hash: "img0", image: "img0.png", caption: "a red square"),
+                     ContrastiveItem(hash: "img1", image: "img1.png", caption: "two blue circles"),
+                     ContrastiveItem(hash: "img2", image: "img2.png", caption: "a red square")]
+        let warm = try ContrastiveWarmup(model: model, tokenizer: Self.decoder!.tokenizer, projector: p, cache: cache, items: items,
+                                         settings: ContrastiveSettings(steps: 1, batch: 3, temperature: 0.5))
+        XCTAssertEqual(warm.distinctCaptions, 2)
+        let batch = [0, 1, 2]
+        p.params.zeroGrads()
+        let loss = try warm.loss(batch, backward: true)
+        XCTAssertTrue(loss.isFinite && loss > 0, "\(loss)")
+        var worst: Float = 0
+        for (t, grad) in p.params.grads.enumerated() {
+            let g = grad.toArray()
+            let picks = g.indices.sorted { abs(g[$0]) > abs(g[$1]) }.prefix(12)
+            for i in picks {
+                let w = p.params.values[t].pointer
+                let saved = w[i], h: Float = 1e-2
+                w[i] = saved + h; let up = try warm.loss(batch, backward: false)
+                w[i] = saved - h; let down = try warm.loss(batch, backward: false)
+                w[i] = saved
+                let numeric = (up - down) / (2 * h)
+                let rel = abs(numeric - g[i]) / max(abs(g[i]), 1e-4)
+                worst = max(worst, rel)
+                XCTAssertLessThan(rel, 2e-2, "\(p.params.names[t])[\(i)]: analytic \(g[i]) vs numeric \(numeric)")
+            }
+        }
+        print("contrastive warm-up: worst relative gradient error vs finite differences \(worst)")
+        // a few steps lower the loss on this batch
+        let before = try warm.loss(batch, backward: false)
+        let trainer = try ContrastiveWarmup(model: model, tokenizer: Self.decoder!.tokenizer, projector: p, cache: cache, items: items,
+                                            settings: ContrastiveSettings(steps: 30, batch: 3, learningRate: 1e-2, temperature: 0.5))
+        try trainer.run()
+        XCTAssertLessThan(try warm.loss(batch, backward: false), before)
+    }
 }
