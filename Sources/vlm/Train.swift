@@ -99,6 +99,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Early stopping: stop after N validation evaluations (every --eval-every steps) without a new best validation loss; 0 never stops early. The best projector is written to best-projector.safetensors whenever the validation loss improves.")
     var earlyStop: Int = 0
 
+    @Option(name: .long, help: ArgumentHelp("Start a new run from this projector's weights instead of a random initialisation (same type, reduction, widths, layer and feature standardisation; trained for the same backbones). The optimizer starts afresh: use --warmup.", valueName: "file"))
+    var initFrom: String?
+
     @Option(name: .long, help: "Contrastive warm-up: before the generative steps of a new run, train the projector for N steps with a symmetric InfoNCE loss between its pooled image rows and the frozen decoder's mean final hidden state of each caption (no decoder backward). 0: none.")
     var warmupContrastive: Int = 0
 
@@ -143,6 +146,21 @@ struct Train: ParsableCommand {
         fullConfig.normalizeFeatures = normalizeFeatures
         let proj = try Projector(config: fullConfig)
         proj.initialize(seed: seed)
+        if let initFrom, !resume {
+            let (start, _) = try Projector.load(initFrom)
+            try start.checkCompatible(path: initFrom, visionHash: visionID.hash, visionWidth: cache.info.width,
+                                      decoderHash: decoderID.hash, decoderWidth: checkpoint.config.hiddenSize)
+            var a = start.config, b = fullConfig
+            (a.step, b.step) = (0, 0)
+            (a.promptStyle, a.systemPrompt) = (b.promptStyle, b.systemPrompt)   // the prompt may change between runs
+            guard a == b, start.params.shapes == proj.params.shapes else {
+                throw CLIError(description: "--init-from \(initFrom): that projector is \(start.config.kind.rawValue), \(start.config.reduction), layer \(start.config.visionLayer), normalize-features \(start.config.normalizeFeatures); this run asks for \(kind.rawValue), \(fullConfig.reduction), layer \(layer), normalize-features \(normalizeFeatures)")
+            }
+            for i in proj.params.values.indices {
+                proj.params.values[i].pointer.update(from: start.params.values[i].pointer, count: proj.params.values[i].count)
+            }
+            printError("starting from \(initFrom) (trained \(start.config.step) steps)")
+        }
 
         let style = try PromptStyle.resolve(style: prompt, system: system, checkpoint: checkpoint)
         let builder = SequenceBuilder(tokenizer: checkpoint.tokenizer, style: style,

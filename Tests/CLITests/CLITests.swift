@@ -294,6 +294,18 @@ final class TrainingCLITests: XCTestCase {
         // the plain (non-terminal) progress output is one line per report, not one long \r-joined line
         XCTAssertFalse(err.contains("\r"), err)
 
+        // --init-from starts a new run from a trained projector; one of another shape is refused
+        (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,
+                                             "--out", dir.appendingPathComponent("run-init").path, "--reduce", "none", "--layer", "-2",
+                                             "--steps", "1", "--init-from", run + "/projector.safetensors"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("starting from") && err.contains("trained 4 steps"), err)
+        (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,
+                                             "--out", dir.appendingPathComponent("run-init2").path, "--reduce", "pool:2", "--layer", "-2",
+                                             "--steps", "1", "--init-from", run + "/projector.safetensors"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("--init-from") && err.contains("pool:2"), err)
+
         // a cache of another layer is refused
         (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,
                                              "--out", dir.appendingPathComponent("run2").path, "--layer", "final", "--steps", "1"])
