@@ -28,6 +28,9 @@ struct Eval: ParsableCommand {
     @Flag(name: .long, help: "Also evaluate an untrained projector of the same shape.")
     var baselines = false
 
+    @Option(name: .long, help: "Evaluate the untrained-projector baseline on at most N of the samples (a seeded random subset; it generates to --max-tokens on most of them, so it costs many times the trained run). Default: all.")
+    var baselineLimit: Int?
+
     @Option(name: .long, help: ArgumentHelp("Training data, for the kNN captioner baseline.", valueName: "file"))
     var train: String?
 
@@ -48,9 +51,9 @@ struct Eval: ParsableCommand {
         }
         let ranking = Evaluation.rankingCandidates(samples, pool: allSamples, seed: seed)
         var runs: [EvaluationRun] = []
-        func progressBar(_ label: String) -> (Int, Int) -> Void {
+        func progressBar(_ label: String, total: Int? = nil) -> (Int, Int) -> Void {
             printError("\(label):")
-            let bar = ProgressBar(total: samples.count)
+            let bar = ProgressBar(total: total ?? samples.count)
             return { done, _ in bar.update(done, failed: 0) }
         }
         runs.append(try Evaluation.run(vlm, name: "projector (\(URL(fileURLWithPath: model.projector ?? DefaultPaths.projector.path).lastPathComponent), step \(vlm.projector.config.step))",
@@ -59,8 +62,24 @@ struct Eval: ParsableCommand {
             let untrained = try Projector(config: vlm.projector.config)
             untrained.initialize(seed: seed)
             let base = try VisionLanguageModel(vision: vlm.vision, preprocessor: vlm.preprocessor, projector: untrained, decoder: vlm.decoder)
-            runs.append(try Evaluation.run(base, name: "untrained projector", samples: samples, ranking: ranking, maxTokens: maxTokens,
-                                           progress: progressBar("untrained projector")))
+            // a seeded subset, mapped back to the indices of `samples`
+            var order = Array(samples.indices)
+            if let baselineLimit, baselineLimit < order.count {
+                var rng = SplitMix(seed: seed &+ 1)
+                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.next(below: i + 1)) }
+                order = Array(order.prefix(max(0, baselineLimit))).sorted()
+            }
+            let subset = order.map { samples[$0] }
+            var subsetRanking: [Int: (candidates: [String], correct: Int)] = [:]
+            for (k, i) in order.enumerated() { if let r = ranking[i] { subsetRanking[k] = r } }
+            let partial = try Evaluation.run(base, name: "untrained projector", samples: subset, ranking: subsetRanking, maxTokens: maxTokens,
+                                             progress: progressBar("untrained projector", total: subset.count))
+            var mapped = EvaluationRun(name: order.count < samples.count ? "untrained projector (\(order.count) samples)" : "untrained projector")
+            for (k, i) in order.enumerated() {
+                if let o = partial.outputs[k] { mapped.outputs[i] = o }
+                if let r = partial.rankings[k] { mapped.rankings[i] = r }
+            }
+            runs.append(mapped)
         }
         if let train, let features {
             let trainSamples = try Dataset.load(train)
@@ -99,7 +118,7 @@ struct Eval: ParsableCommand {
                 let s = try Evaluation.score(run, samples: samples, indices: indices)
                 print(row([run.name, group, fmt(s.bleu4), fmt(s.ciderD), fmt(s.captionExactMatch, percent: true),
                            fmt(s.conceptNamed, percent: true), fmt(s.exactMatch, percent: true), fmt(s.vqaAccuracy, percent: true),
-                           fmt(s.ranking5, percent: true), "\(indices.count)"]))
+                           fmt(s.ranking5, percent: true), "\(indices.filter { run.outputs[$0] != nil }.count)"]))
                 let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s)) as! [String: Any]
                 let source = group.hasPrefix("source=") ? String(group.dropFirst(7)) : group
                 report.append(["system": run.name, "group": group, "source": source].merging(encoded) { a, _ in a })
