@@ -99,6 +99,12 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Continue the run in --out from its last checkpoint.")
     var resume = false
 
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if let epochs, !(epochs > 0 && epochs <= 1e6) { throw ValidationError("--epochs must be a number in (0, 1e6], got \(epochs)") }
+        if evalEvery > 0 && val == nil { throw ValidationError("--eval-every needs --val (the held-out data the validation loss is computed on)") }
+    }
+
     func run() throws {
         decoder.applyThreads()
         let decoderPath = try decoder.resolvedDecoderPath()
@@ -137,9 +143,14 @@ struct Train: ParsableCommand {
         let valSamples = try val.map { try Dataset.load($0) } ?? []
         let trainHashes = try trainSamples.map { try contentHash(ofFile: $0.image) }
         let valHashes = try valSamples.map { try contentHash(ofFile: $0.image) }
+        // a batch larger than the data only repeats samples (and sizes buffers for them): bound it
+        let batch = min(self.batch, trainSamples.count)
+        if batch < self.batch { printError("note: --batch \(self.batch) is more than the \(trainSamples.count) training samples; using --batch \(batch)") }
         let perStep = batch * accumulate
-        let totalSteps = steps ?? Int((Double(trainSamples.count) * (epochs ?? 1) / Double(perStep)).rounded(.up))
-        let settings = TrainingSettings(steps: max(1, totalSteps), batch: batch, accumulate: accumulate, learningRate: lr, warmup: warmup,
+        let epochSteps = (Double(trainSamples.count) * (epochs ?? 1) / Double(max(perStep, 1))).rounded(.up)
+        guard steps != nil || epochSteps <= 1e9 else { throw CLIError(description: "--epochs \(epochs ?? 1) gives \(epochSteps) steps; at most 1e9") }
+        let totalSteps = steps ?? max(1, Int(epochSteps))
+        let settings = TrainingSettings(steps: totalSteps, batch: batch, accumulate: accumulate, learningRate: lr, warmup: warmup,
                                         weightDecay: weightDecay, clip: clip, minLearningRateRatio: minLrRatio, saveEvery: saveEvery,
                                         evalEvery: evalEvery, seed: seed, recompute: recompute, maxLength: maxLength)
         let trainer = try Trainer(model: checkpoint.model, projector: proj, builder: builder, cache: cache,
@@ -150,6 +161,7 @@ struct Train: ParsableCommand {
                 throw CLIError(description: "--resume: no checkpoint at \(trainer.checkpointPath)")
             }
             try trainer.resume()
+            for w in trainer.resumeWarnings { printError("warning: \(w)") }
             printError("resuming at step \(trainer.step) of \(settings.steps)")
         } else if FileManager.default.fileExists(atPath: trainer.checkpointPath) {
             throw CLIError(description: "\(out) already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --out")
@@ -158,13 +170,20 @@ struct Train: ParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(settings).write(to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json"))
+        try writeOutput(try encoder.encode(settings), to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json").path)
         printError("training \(kind.rawValue) (\(proj.params.count) parameters) on \(trainSamples.count) samples for \(settings.steps) steps; step buffers \(trainer.stepBytes / 1_048_576) MiB")
-        try trainer.train { r in
-            let eta = formatDuration(r.secondsLeft)
-            let line = String(format: "\rstep %d/%d  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  ETA %@", r.step, r.total, r.loss,
-                              r.learningRate, r.gradNorm, r.samplesPerSecond, eta)
-            FileHandle.standardError.write(line.data(using: .utf8)!)
+        var progressShown = false
+        do {
+            try trainer.train { r in
+                let eta = formatDuration(r.secondsLeft)
+                let line = "\rstep \(r.step)/\(r.total)" + String(format: "  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  ETA %@", r.loss,
+                                                                   r.learningRate, r.gradNorm, r.samplesPerSecond, eta)
+                FileHandle.standardError.write(line.data(using: .utf8)!)
+                progressShown = true
+            }
+        } catch {
+            if progressShown { printError("") }   // end the progress line before the error
+            throw error
         }
         printError("\ndone: \(trainer.projectorPath)")
     }
