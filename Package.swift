@@ -7,8 +7,17 @@ import PackageDescription
 // Kernels and models are compiled for the Haswell feature level (AVX2 + FMA + F16C) in release builds: the
 // exp/tanh loops and the Float16 conversion vectorise only with it. Every x86-64 CPU sold
 // since 2015 has it; `vlm doctor` says so when a CPU does not.
+//
+// Only the numeric kernels drop Swift's runtime checks (-Ounchecked: no bounds or overflow traps);
+// they index buffers sized by their callers, and the checks cost them measurably. Everything that
+// parses untrusted bytes (weight files, configs, tokenizers, images, datasets, checkpoints) and
+// everything above it keeps the checks (-O), so a missed check traps instead of reading wild
+// memory. Load times with checks on are in README.md (Reliability).
 let fastMath: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
+]
+let checked: [SwiftSetting] = [
+    .unsafeFlags(["-O", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -39,23 +48,23 @@ let package = Package(
 
         // MARK: frozen backbones: weight readers, ViTs, the Llama decoder, tokenizers, images
         .target(name: "Backbones", dependencies: ["Kernels", "CJPEG", "CPNG", "CSentencePiece"],
-                path: "Sources/Backbones", swiftSettings: fastMath),
+                path: "Sources/Backbones", swiftSettings: checked),
 
         // MARK: the trainable projector, datasets, feature cache, trainer
         .target(name: "Projector", dependencies: ["Backbones", "Kernels"],
-                path: "Sources/Projector", swiftSettings: fastMath),
+                path: "Sources/Projector", swiftSettings: checked),
 
         // MARK: generation, sampling, captioning, scoring
         .target(name: "Inference", dependencies: ["Backbones", "Projector", "Kernels"],
-                path: "Sources/Inference", swiftSettings: fastMath),
+                path: "Sources/Inference", swiftSettings: checked),
 
         // MARK: executables
         .executableTarget(name: "vlm", dependencies: [
             "Backbones", "Projector", "Inference", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], path: "Sources/vlm", swiftSettings: fastMath),
+        ], path: "Sources/vlm", swiftSettings: checked),
         .executableTarget(name: "vlm-bench", dependencies: ["Backbones", "Inference", "Kernels"],
-                          path: "Sources/vlm-bench", swiftSettings: fastMath),
+                          path: "Sources/vlm-bench", swiftSettings: checked),
 
         // MARK: tests (run in release: see scripts/test.sh)
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests",

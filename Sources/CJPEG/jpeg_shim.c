@@ -24,13 +24,15 @@ static void shim_error_exit(j_common_ptr cinfo) {
     longjmp(err->jump, 1);
 }
 
-// Warnings: the one that matters is "premature end of data", after which libjpeg pads the
-// image with gray. We remember it and fail the decode. Other warnings (extraneous bytes
+// Warnings: the ones that matter are "premature end of data" (file or scan), after which libjpeg
+// pads the image with gray. We remember it and fail the decode. Other warnings (extraneous bytes
 // before a marker, common in real photos) are ignored, as Pillow ignores them.
 static void shim_emit_message(j_common_ptr cinfo, int level) {
     struct shim_error *err = (struct shim_error *)cinfo->err;
     if (level < 0) {
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF) err->premature_end = 1;
+        // JWRN_JPEG_EOF: the file ends early. JWRN_HIT_MARKER: a scan's entropy data stops at a
+        // marker (a cut scan with EOI kept); the rest of the image would be filled with gray.
+        if (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER) err->premature_end = 1;
         cinfo->err->num_warnings++;
     }
 }

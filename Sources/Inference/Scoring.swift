@@ -20,7 +20,11 @@ public enum Scoring {
         guard !prompt.isEmpty else {
             throw LlamaError.invalidConfig(key: "prompt", reason: "scoring needs at least one prompt token before the candidate (give a prompt, or a checkpoint that adds BOS)")
         }
-        guard !candidate.isEmpty else { return ScoreResult(logprob: 0, tokens: 0) }
+        // An empty candidate would score log-prob 0 (probability 1) and win every comparison.
+        guard !candidate.isEmpty else { throw LlamaError.invalidConfig(key: "candidate", reason: "a candidate is empty (no tokens to score)") }
+        guard prompt.count + candidate.count <= state.capacity else {
+            throw LlamaError.contextFull(needed: prompt.count + candidate.count, capacity: state.capacity)
+        }
         state.reset()
         // Positions 0..<P-1 only fill the cache; the logits of rows P-1 ..< P+K-1 predict the candidate.
         if prompt.count > 1 { try model.forward(tokens: Array(prompt.dropLast()), state: state, logits: .none) }

@@ -121,6 +121,8 @@ public final class VisionLanguageModel {
     /// Prefills [prefix, image rows, suffix] into `state` from position 0; leaves the next-token
     /// logits in state.logits.
     public func prefill(_ prompt: ImagePrompt, imageRows: UnsafePointer<Float>, state: LlamaState) throws {
+        let total = prompt.prefix.count + imageTokens + prompt.suffix.count
+        guard total <= state.capacity else { throw LlamaError.contextFull(needed: total, capacity: state.capacity) }
         state.reset()
         if !prompt.prefix.isEmpty { try model.forward(tokens: prompt.prefix, state: state, logits: .none) }
         try model.forward(embeddings: imageRows, count: imageTokens, state: state, logits: prompt.suffix.isEmpty ? .last : .none)
@@ -187,6 +189,8 @@ public final class VisionLanguageModel {
     public func score(imageRows: UnsafePointer<Float>, prompt text: String, candidates: [String]) throws -> [ScoreResult] {
         let p = try prompt(question: text)
         let encoded = candidates.map { tokenizer.encode($0, addBos: false, parseSpecial: false) }
+        // An empty candidate would score log-prob 0 (probability 1) and win every comparison.
+        guard encoded.allSatisfy({ !$0.isEmpty }) else { throw LlamaError.invalidConfig(key: "candidate", reason: "a candidate is empty (no tokens to score)") }
         let longest = encoded.map(\.count).max() ?? 0
         let state = model.makeState(capacity: min(model.ropePositions, p.prefix.count + imageTokens + p.suffix.count + longest + 1))
         try prefill(p, imageRows: imageRows, state: state)
@@ -195,7 +199,6 @@ public final class VisionLanguageModel {
         let contextLogits = Array(UnsafeBufferPointer(start: state.logits.pointer, count: V))
         var results: [ScoreResult] = []
         for ids in encoded {
-            guard !ids.isEmpty else { results.append(ScoreResult(logprob: 0, tokens: 0)); continue }
             state.truncate(to: context)
             var total = contextLogits.withUnsafeBufferPointer { Scoring.logProbability($0.baseAddress!, count: V, of: ids[0]) }
             if ids.count > 1 {
@@ -253,6 +256,10 @@ public final class ChatSession {
         turns.append((question, nil))
         let p = try vlm.conversationPrompt(turns)
         let wanted = p.prefix + [Int](repeating: -1, count: vlm.imageTokens) + p.suffix
+        guard wanted.count < generator.state.capacity else {
+            turns.removeLast()
+            throw LlamaError.contextFull(needed: wanted.count + 1, capacity: generator.state.capacity)
+        }
         // longest common prefix with what the cache holds
         var keep = 0
         while keep < min(wanted.count, cached.count) && wanted[keep] == cached[keep] { keep += 1 }

@@ -12,6 +12,7 @@
 // or record index (JSON), and nothing is silently skipped.
 
 import Foundation
+import Backbones
 
 /// One training example: an image and a conversation about it. The user turns hold
 /// `Sample.imageToken` where the image goes (added to the first turn when absent).
@@ -70,6 +71,7 @@ public enum Dataset {
     /// Loads a JSONL or LLaVA JSON file (decided by the first non-space character: `[` is LLaVA JSON).
     /// `checkImages`: fail on image paths that do not exist.
     public static func load(_ path: String, checkImages: Bool = true) throws -> [Sample] {
+        if let problem = fileProblem(path) { throw DatasetError.unreadable(path: path, reason: problem) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DatasetError.unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied or not a file" : "no such file")
         }
@@ -101,7 +103,8 @@ public enum Dataset {
 
     static func loadJSONL(_ text: String, path: String, base: URL) throws -> [Sample] {
         var samples: [Sample] = []
-        for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Swift's String holds "\r\n" as one Character: split on both line ends (CRLF files from Windows).
+        for (i, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
             let origin = "\(path):\(i + 1)"

@@ -59,6 +59,7 @@ public func contentHash(_ data: Data) -> String {
 
 /// Content hash of a file (mapped, not read into memory).
 public func contentHash(ofFile path: String) throws -> String {
+    if let problem = fileProblem(path) { throw DatasetError.unreadable(path: path, reason: problem) }
     do {
         return contentHash(try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped))
     } catch {

@@ -50,6 +50,11 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         if !(learningRate > 0) || !learningRate.isFinite { throw ProjectorError.invalidSetting("--lr must be a positive number") }
         if warmup < 0 || saveEvery < 0 || evalEvery < 0 { throw ProjectorError.invalidSetting("--warmup, --save-every and --eval-every must be ≥ 0") }
         if let e = earlyStop, e < 0 { throw ProjectorError.invalidSetting("early stopping patience must be ≥ 0") }
+        if !(weightDecay >= 0) || !weightDecay.isFinite { throw ProjectorError.invalidSetting("--weight-decay must be a finite number ≥ 0, got \(weightDecay)") }
+        if !(clip >= 0) || !clip.isFinite { throw ProjectorError.invalidSetting("--clip must be a finite number ≥ 0 (0 disables clipping), got \(clip)") }
+        if !(minLearningRateRatio >= 0 && minLearningRateRatio <= 1) {
+            throw ProjectorError.invalidSetting("--min-lr-ratio must be in [0, 1] (a fraction of the peak learning rate), got \(minLearningRateRatio)")
+        }
     }
 }
 
@@ -57,12 +62,16 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int, value: Float, checkpoint: String?)
     case resumeMismatch(path: String, reason: String)
+    /// The step buffers would not fit in the memory available.
+    case insufficientMemory(needed: Int, available: Int)
 
     public var description: String {
         switch self {
         case .nonFiniteLoss(let s, let v, let c):
             return "the loss became \(v) at step \(s + 1); training stopped. " + (c.map { "The last good checkpoint is \($0) (resume with --resume after lowering --lr)." } ?? "No checkpoint was written yet; lower --lr and start again.")
         case .resumeMismatch(let p, let r): return "cannot resume from \(p): \(r)"
+        case .insufficientMemory(let n, let a):
+            return "a training step needs \(n / 1_048_576) MiB of buffers but only \(a / 1_048_576) MiB of memory is available; lower --batch or --max-length, or use --recompute"
         }
     }
 }
@@ -118,6 +127,8 @@ public final class Trainer {
     /// Best validation loss so far, and the number of evaluations since it was reached.
     public private(set) var bestValidationLoss: Float? = nil
     public private(set) var evaluationsSinceBest = 0
+    /// What `resume()` could not check (an old checkpoint), for the caller to report.
+    public private(set) var resumeWarnings: [String] = []
     private var permutation: [Int] = []
     private var permutationEpoch = -1
 
@@ -187,7 +198,16 @@ public final class Trainer {
         let B = settings.batch, C = model.config.hiddenSize
         let Tv = cache.info.tokens, Dv = cache.info.width
         let maxSeq = (items + validationItems).map(\.sequence.length).max() ?? 1
+        guard B <= items.count else {
+            throw ProjectorError.invalidSetting("--batch \(B) is larger than the \(items.count) training samples")
+        }
         let N = B * maxSeq
+        // State the memory a step needs before allocating it, and refuse what cannot fit.
+        let needed = LlamaTrainingState.estimatedBytes(config: model.config, maxRows: N, maxTargets: N, maxSequence: maxSeq, recompute: settings.recompute)
+            + 4 * (B * Tv * Dv + B * Tq * (projector.inputWidth + 3 * C) + 2 * N * C)
+        if let available = availableMemoryBytes(), needed > available {
+            throw TrainingError.insufficientMemory(needed: needed, available: available)
+        }
         features = FloatBuffer(count: B * Tv * Dv)
         reduced = FloatBuffer(count: B * Tq * projector.inputWidth)
         projected = FloatBuffer(count: B * Tq * C)
@@ -197,6 +217,7 @@ public final class Trainer {
         activations = projector.makeActivations(rows: B * Tq)
         state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: N, maxSequence: maxSeq, recompute: settings.recompute)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        removeStaleTemporaries(in: runDirectory)
     }
 
     /// Bytes of the buffers a step uses (activations of the decoder included).
@@ -213,6 +234,7 @@ public final class Trainer {
                 permutation = DataOrder.permutation(count: train.count, seed: settings.seed, epoch: order.epoch)
                 permutationEpoch = order.epoch
             }
+            if order.cursor >= permutation.count { order.epoch += 1; order.cursor = 0; continue }   // never past the data
             out.append(permutation[order.cursor])
             order.cursor += 1
             if order.cursor == train.count { order.epoch += 1; order.cursor = 0 }
@@ -347,9 +369,9 @@ public final class Trainer {
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
         let line = String(decoding: data, as: UTF8.self) + "\n"
         if let handle = FileHandle(forWritingAtPath: metricsPath) {
-            handle.seekToEndOfFile()
-            handle.write(Data(line.utf8))
-            try handle.close()
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(line.utf8))   // throws (disk full) where write(_:) would trap
         } else {
             try Data(line.utf8).write(to: URL(fileURLWithPath: metricsPath))
         }
@@ -364,7 +386,14 @@ public final class Trainer {
         var settings: TrainingSettings
         var bestValidationLoss: Float?
         var evaluationsSinceBest: Int?
+        /// The training data the run was started on: sample count and `dataFingerprint` (absent
+        /// in checkpoints written before they were recorded).
+        var samples: Int?
+        var dataHash: String?
     }
+
+    /// Hash of the training sample list, in order: each image's content hash and its turns.
+    public var dataFingerprint: String { trainingDataFingerprint(train) }
 
     /// Writes checkpoint.safetensors (projector + AdamW moments + loop state) and
     /// projector.safetensors, each atomically.
@@ -372,7 +401,8 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let trainerState = TrainerState(step: step, order: order, adamStep: optimizer.step, settings: settings,
-                                        bestValidationLoss: bestValidationLoss, evaluationsSinceBest: evaluationsSinceBest)
+                                        bestValidationLoss: bestValidationLoss, evaluationsSinceBest: evaluationsSinceBest,
+                                        samples: train.count, dataHash: dataFingerprint)
         let stateJSON = String(decoding: try encoder.encode(trainerState), as: UTF8.self)
         var moments: [(name: String, shape: [Int], values: [Float])] = []
         for (i, name) in projector.params.names.enumerated() {
@@ -401,6 +431,17 @@ public final class Trainer {
         mine.earlyStop = nil; theirs.earlyStop = nil
         guard mine == theirs else {
             throw TrainingError.resumeMismatch(path: path, reason: "the run was started with other settings (batch, lr, seed, ...); resume with the same flags")
+        }
+        // The saved data-order cursor only means something for the data it was saved with.
+        if let n = ts.samples, let h = ts.dataHash {
+            guard n == train.count, h == dataFingerprint else {
+                throw TrainingError.resumeMismatch(path: path, reason: "the training data differs from the run's: \(train.count) samples (hash \(dataFingerprint)) now, \(n) samples (hash \(h)) when the run started; resume with the same --data, or start a new run in another --out")
+            }
+        } else {
+            resumeWarnings.append("\(path) predates data fingerprints: cannot check that --data is the data the run started on")
+            guard ts.order.cursor >= 0, ts.order.cursor < train.count, ts.order.epoch >= 0 else {
+                throw TrainingError.resumeMismatch(path: path, reason: "its data-order cursor (\(ts.order.cursor)) is past the \(train.count) samples of --data: the data changed; resume with the same --data")
+            }
         }
         for i in projector.params.values.indices {
             projector.params.values[i].pointer.update(from: saved.params.values[i].pointer, count: saved.params.values[i].count)

@@ -25,7 +25,7 @@ struct VLMOptions: ParsableArguments {
     }
 
     func load() throws -> VisionLanguageModel {
-        if let t = threads { BLASRuntime.setThreads(t) }
+        applyThreadsOption(threads)
         return try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
                                        projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
                                        decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
@@ -113,7 +113,11 @@ struct Caption: ParsableCommand {
             index += chunk.count
             var decoded: [(String, RGBImage)] = []
             for path in chunk {
-                do { decoded.append((path, try ImageFile.read(path))) } catch {
+                do {
+                    let image = try ImageFile.read(path)
+                    try vlm.preprocessor.check(width: image.width, height: image.height, name: path)   // one bad image must not fail the batch
+                    decoded.append((path, image))
+                } catch {
                     failed += 1; done += 1
                     if progress != nil { FileHandle.standardError.write("\n".data(using: .utf8)!) }
                     printError("skipped: \(error)")

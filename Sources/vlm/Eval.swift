@@ -40,7 +40,16 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Seed for the subset and the ranking distractors.")
     var seed: UInt64 = 0
 
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
+        if (train == nil) != (features == nil) {
+            throw ValidationError("the kNN baseline needs both --train and --features (the feature cache of the training images)")
+        }
+    }
+
     func run() throws {
+        if let out { try refuseOverwritingInput(out, flag: "out", inputs: [data] + [train, model.projector].compactMap { $0 }) }
         let vlm = try model.load()
         let allSamples = try Dataset.load(data)
         var samples = allSamples
@@ -131,7 +140,7 @@ struct Eval: ParsableCommand {
                                  "output": runs[0].outputs[i] ?? ""])
             }
             let json: [String: Any] = ["data": data, "samples": samples.count, "results": report, "examples": examples]
-            try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: out))
+            try writeOutput(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: out)
             printError("report written to \(out)")
         }
     }

@@ -43,7 +43,8 @@ struct Features: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { BLASRuntime.setThreads(t) }
+        applyThreadsOption(threads)
+        try refuseOverwritingInput(out, flag: "out", inputs: [vision] + images)
         let layer = VisionFeatureLayer(self.layer)!
         let start = Date()
         let extractor = try VisionFeatureExtractor(directory: vision)

@@ -94,6 +94,7 @@ struct Score: ParsableCommand {
 
     func validate() throws {
         if candidates.isEmpty { throw ValidationError("give at least one candidate") }
+        if candidates.contains(where: \.isEmpty) { throw ValidationError("candidates must not be empty (an empty one scores log-prob 0 and wins every comparison)") }
     }
 
     func run() throws {
@@ -103,7 +104,7 @@ struct Score: ParsableCommand {
             let rows = try vlm.encode(images: [try ImageFile.read(image)], names: [image])
             results = try vlm.score(imageRows: rows.readable, prompt: prompt, candidates: candidates)
         } else {
-            if let t = model.threads { BLASRuntime.setThreads(t) }
+            applyThreadsOption(model.threads)
             let path = try DefaultPaths.resolve(model.llm, DefaultPaths.decoder, flag: "llm")
             let checkpoint = try LlamaCheckpoint.load(path)
             let tokenizer = checkpoint.tokenizer
@@ -121,6 +122,9 @@ struct Score: ParsableCommand {
             let e = results.map { exp($0.logprob - m) }
             let s = e.reduce(0, +)
             probabilities = e.map { $0 / s }
+        }
+        for (i, r) in results.enumerated() where !r.logprob.isFinite {
+            throw CLIError(description: "the log-probability of \(jsonString(candidates[i])) is \(r.logprob): the checkpoint's weights or activations overflow")
         }
         for (i, r) in results.enumerated() {
             var line = "{\"candidate\": \(jsonString(candidates[i])), \"logprob\": \(r.logprob), \"tokens\": \(r.tokens)"

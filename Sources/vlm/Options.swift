@@ -57,7 +57,7 @@ struct DecoderOptions: ParsableArguments {
     /// The decoder path to load: --llm, else the embedded default, else an error saying how to get it.
     func resolvedDecoderPath() throws -> String { try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm") }
 
-    func applyThreads() { if let t = threads { BLASRuntime.setThreads(t) } }
+    func applyThreads() { applyThreadsOption(threads) }
 }
 
 struct SamplingArguments: ParsableArguments {
@@ -96,4 +96,67 @@ func jsonString(_ s: String) -> String {
     let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
     let text = String(decoding: data, as: UTF8.self)
     return String(text.dropFirst().dropLast())
+}
+
+/// A Foundation file error (NSCocoaErrorDomain / NSPOSIXErrorDomain) as one readable line naming
+/// the file and the system's reason; nil for other errors.
+func describeFileError(_ error: Error) -> String? {
+    let e = error as NSError
+    guard e.domain == NSCocoaErrorDomain || e.domain == NSPOSIXErrorDomain else { return nil }
+    let path = (e.userInfo[NSFilePathErrorKey] as? String) ?? (e.userInfo[NSURLErrorKey] as? URL)?.path
+    var reason: String
+    if let posix = (e.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap({ $0.domain == NSPOSIXErrorDomain ? $0 : nil }) {
+        reason = String(cString: strerror(Int32(posix.code)))
+    } else if e.domain == NSPOSIXErrorDomain {
+        reason = String(cString: strerror(Int32(e.code)))
+    } else {
+        switch CocoaError.Code(rawValue: e.code) {
+        case .fileWriteOutOfSpace: reason = "no space left on the device"
+        case .fileWriteVolumeReadOnly: reason = "the file system is read-only"
+        case .fileWriteNoPermission, .fileReadNoPermission: reason = "permission denied"
+        case .fileNoSuchFile, .fileReadNoSuchFile: reason = "no such file or directory"
+        default: reason = "file operation failed (code \(e.code))"
+        }
+    }
+    if let path, FileManager.default.fileExists(atPath: path) {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue, e.code == CocoaError.fileReadUnknown.rawValue {
+            reason = "is a directory, not a file"
+        }
+    }
+    return (path.map { "\($0): " } ?? "") + reason
+}
+
+/// Writes an output file, with an error naming it and the reason (disk full, read-only, ...).
+func writeOutput(_ data: Data, to path: String) throws {
+    do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        throw CLIError(description: "cannot write \(path): " + (describeFileError(error).map { String($0.drop(while: { $0 != ":" }).dropFirst(2)) } ?? "\(error)"))
+    }
+}
+
+/// Throws when `output` exists and is one of `inputs` (the same file through any path or link),
+/// or a file inside an input directory: an output must never replace what is being read.
+func refuseOverwritingInput(_ output: String, flag: String, inputs: [String]) throws {
+    var out = stat()
+    guard stat(output, &out) == 0 else { return }   // a new file overwrites nothing
+    for input in inputs {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else { continue }
+        let files = isDir.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []).map { input + "/" + $0 } : [input]
+        for file in files {
+            var st = stat()
+            if stat(file, &st) == 0 && st.st_dev == out.st_dev && st.st_ino == out.st_ino {
+                throw CLIError(description: "--\(flag) \(output) is an input (\(file)); writing it would destroy what is being read: choose another --\(flag)")
+            }
+        }
+    }
+}
+
+/// Sets the BLAS threads of a --threads option; says so when OpenBLAS caps the number (its
+/// build's thread limit) instead of running silently with fewer.
+func applyThreadsOption(_ threads: Int?) {
+    guard let t = threads else { return }
+    BLASRuntime.setThreads(t)
+    let got = BLASRuntime.threads
+    if got < t { printError("note: --threads \(t): this OpenBLAS runs at most \(got) threads; using \(got)") }
 }

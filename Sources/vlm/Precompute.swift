@@ -43,7 +43,7 @@ struct Precompute: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { BLASRuntime.setThreads(t) }
+        applyThreadsOption(threads)
         let visionPath = vision ?? DefaultPaths.vision.path
         guard FileManager.default.fileExists(atPath: visionPath) else {
             throw CLIError(description: "vision model missing at \(visionPath): \(DefaultPaths.fetchHint)")

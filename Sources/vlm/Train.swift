@@ -117,6 +117,12 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Continue the run in --out from its last checkpoint.")
     var resume = false
 
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if let epochs, !(epochs > 0 && epochs <= 1e6) { throw ValidationError("--epochs must be a number in (0, 1e6], got \(epochs)") }
+        if evalEvery > 0 && val == nil { throw ValidationError("--eval-every needs --val (the held-out data the validation loss is computed on)") }
+    }
+
     func run() throws {
         decoder.applyThreads()
         let decoderPath = try decoder.resolvedDecoderPath()
@@ -170,9 +176,14 @@ struct Train: ParsableCommand {
         let valSamples = try val.map { try Dataset.load($0) } ?? []
         let trainHashes = try trainSamples.map { try contentHash(ofFile: $0.image) }
         let valHashes = try valSamples.map { try contentHash(ofFile: $0.image) }
+        // a batch larger than the data only repeats samples (and sizes buffers for them): bound it
+        let batch = min(self.batch, trainSamples.count)
+        if batch < self.batch { printError("note: --batch \(self.batch) is more than the \(trainSamples.count) training samples; using --batch \(batch)") }
         let perStep = batch * accumulate
-        let totalSteps = steps ?? Int((Double(trainSamples.count) * (epochs ?? 1) / Double(perStep)).rounded(.up))
-        let settings = TrainingSettings(steps: max(1, totalSteps), batch: batch, accumulate: accumulate, learningRate: lr, warmup: warmup,
+        let epochSteps = (Double(trainSamples.count) * (epochs ?? 1) / Double(max(perStep, 1))).rounded(.up)
+        guard steps != nil || epochSteps <= 1e9 else { throw CLIError(description: "--epochs \(epochs ?? 1) gives \(epochSteps) steps; at most 1e9") }
+        let totalSteps = steps ?? max(1, Int(epochSteps))
+        let settings = TrainingSettings(steps: totalSteps, batch: batch, accumulate: accumulate, learningRate: lr, warmup: warmup,
                                         weightDecay: weightDecay, clip: clip, minLearningRateRatio: minLrRatio, saveEvery: saveEvery,
                                         evalEvery: evalEvery, seed: seed, recompute: recompute, maxLength: maxLength,
                                         earlyStop: earlyStop > 0 ? earlyStop : nil)
@@ -184,6 +195,7 @@ struct Train: ParsableCommand {
                 throw CLIError(description: "--resume: no checkpoint at \(trainer.checkpointPath)")
             }
             try trainer.resume()
+            for w in trainer.resumeWarnings { printError("warning: \(w)") }
             printError("resuming at step \(trainer.step) of \(settings.steps)")
         } else if FileManager.default.fileExists(atPath: trainer.checkpointPath) {
             throw CLIError(description: "\(out) already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --out")
@@ -192,26 +204,33 @@ struct Train: ParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(settings).write(to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json"))
+        try writeOutput(try encoder.encode(settings), to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json").path)
         if warmupContrastive > 0 && !resume {
             try contrastiveWarmup(checkpoint: checkpoint, projector: proj, cache: cache, trainer: trainer,
                                   samples: trainSamples, hashes: trainHashes)
         }
         printError("training \(kind.rawValue) (\(proj.params.count) parameters) on \(trainSamples.count) samples for \(settings.steps) steps; step buffers \(trainer.stepBytes / 1_048_576) MiB")
-        // a terminal gets one line redrawn in place; a log file gets a plain line every 10 steps, every
+        // a terminal gets one line redrawn in place; a log file gets a plain line at the first step, every 10 steps, every
         // validation and the last step
         let interactive = isatty(STDERR_FILENO) != 0
-        try trainer.train { r in
-            let eta = formatDuration(r.secondsLeft)
-            var line = String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  %.0f answer tokens/s  ETA %@", r.step, r.total, r.loss,
-                              r.learningRate, r.gradNorm, r.samplesPerSecond, r.targetsPerSecond, eta)
-            if let v = r.validationLoss { line += String(format: "  val %.4f", v) }
-            if r.stoppedEarly { line += "  (early stop: no better validation loss for \(earlyStop) evaluations)" }
-            if interactive {
-                FileHandle.standardError.write(Data(("\r" + line + (r.validationLoss != nil ? "\n" : "")).utf8))
-            } else if r.step % 10 == 0 || r.validationLoss != nil || r.step == r.total || r.stoppedEarly {
-                FileHandle.standardError.write(Data((line + "\n").utf8))
+        var progressShown = false
+        do {
+            try trainer.train { r in
+                let eta = formatDuration(r.secondsLeft)
+                var line = "step \(r.step)/\(r.total)" + String(format: "  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  %.0f answer tokens/s  ETA %@",
+                                                               r.loss, r.learningRate, r.gradNorm, r.samplesPerSecond, r.targetsPerSecond, eta)
+                if let v = r.validationLoss { line += String(format: "  val %.4f", v) }
+                if r.stoppedEarly { line += "  (early stop: no better validation loss for \(earlyStop) evaluations)" }
+                if interactive {
+                    FileHandle.standardError.write(Data(("\r" + line + (r.validationLoss != nil ? "\n" : "")).utf8))
+                    progressShown = true
+                } else if r.step == 1 || r.step % 10 == 0 || r.validationLoss != nil || r.step == r.total || r.stoppedEarly {
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }
             }
+        } catch {
+            if progressShown { printError("") }   // end the progress line before the error
+            throw error
         }
         if interactive { printError("") }
         printError("done: \(trainer.projectorPath)" + (trainer.bestValidationLoss.map { String(format: " (best validation loss %.4f: %@)", $0, trainer.bestProjectorPath) } ?? ""))

@@ -30,7 +30,7 @@ struct Doctor: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { BLASRuntime.setThreads(t) }
+        applyThreadsOption(threads)
         let (flags, vendor) = BLASRuntime.cpuFlags()
         let wanted = ["avx2", "fma", "f16c", "avx512f"].filter(flags.contains)
         print("swift-vlm \(vlmVersion)")

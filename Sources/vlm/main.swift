@@ -5,4 +5,11 @@ import Kernels
 
 // Before anything touches BLAS: make sure OpenBLAS runs the kernels this CPU deserves.
 BLASRuntime.ensureFastKernels()
-VLM.main()
+// Foundation's file errors print as a raw NSError dump: say which file and why instead.
+do {
+    var command = try VLM.parseAsRoot()
+    try command.run()
+} catch {
+    if let text = describeFileError(error) { VLM.exit(withError: CLIError(description: text)) }
+    VLM.exit(withError: error)
+}

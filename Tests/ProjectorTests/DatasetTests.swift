@@ -36,6 +36,23 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(samples[1].origin, "\(path):3")
     }
 
+    func testJSONLWithCRLFLineEndsIsRead() throws {
+        // Swift's String holds "\r\n" as one Character: a split on "\n" alone saw one long line.
+        let path = try write("crlf.jsonl", "{\"image\": \"img/a.png\", \"caption\": \"A red square.\"}\r\n\r\n{\"image\": \"img/b.jpg\", \"question\": \"What?\", \"answer\": \"Blue\"}\r\n")
+        let samples = try Dataset.load(path)
+        XCTAssertEqual(samples.count, 2)
+        XCTAssertEqual(samples[1].origin, path + ":3", "line numbers count CRLF lines")
+        XCTAssertEqual(samples[1].turns.last?.assistant, "Blue")
+    }
+
+    func testDataFileThatIsNotARegularFileIsAClearError() throws {
+        for (path, words) in [(dir.path, "is a directory"), ("/dev/zero", "not a regular file")] {
+            XCTAssertThrowsError(try Dataset.load(path)) { error in
+                XCTAssertTrue("\(error)".contains(words) && "\(error)".contains(path), "\(error)")
+            }
+        }
+    }
+
     func testLLaVAJSONMultiTurn() throws {
         let path = try write("llava.json", """
         [{"id": "1", "image": "img/a.png", "conversations": [

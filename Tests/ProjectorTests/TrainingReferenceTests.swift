@@ -280,4 +280,78 @@ final class TrainingReferenceTests: XCTestCase {
         try trainer.run()
         XCTAssertLessThan(try warm.loss(batch, backward: false), before)
     }
+
+    // MARK: reliability (issue 12)
+
+    func testResumeRefusesDataThatChanged() throws {
+        let f = try tensors()
+        let settings = TrainingSettings(steps: 6, batch: 2, learningRate: 1e-2, saveEvery: 1, seed: 7)
+        let (cache, items) = try items(in: try tempDir("changed-cache"))
+        let run = try tempDir("changed-run").path
+        let t1 = try Trainer(model: try model(), projector: try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f),
+                             cache: cache, items: items, settings: settings, runDirectory: run, dataPath: "fixture")
+        try t1.train(stopAfter: 1)   // the data-order cursor now stands at 2 of 3
+        // fewer samples (the saved cursor would run past them), and the same count with other content
+        var other = items; other[2].sample.turns = [("<image>", "y")]
+        for changed in [Array(items.prefix(2)), other] {
+            let t2 = try Trainer(model: try model(), projector: try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f),
+                                 cache: cache, items: changed, settings: settings, runDirectory: run, dataPath: "fixture")
+            XCTAssertThrowsError(try t2.resume()) { error in
+                XCTAssertTrue("\(error)".contains("training data differs"), "\(error)")
+                XCTAssertTrue("\(error)".contains("\(changed.count) samples"), "\(error)")
+            }
+        }
+        // the same data resumes
+        let t3 = try Trainer(model: try model(), projector: try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f),
+                             cache: cache, items: items, settings: settings, runDirectory: run, dataPath: "fixture")
+        try t3.resume()
+        XCTAssertEqual(t3.step, 1)
+        XCTAssertTrue(t3.resumeWarnings.isEmpty)
+    }
+
+    func testNumericSettingsAreValidated() throws {
+        let bad: [(TrainingSettings, String)] = [
+            (TrainingSettings(steps: 0), "--steps"), (TrainingSettings(steps: -3), "--steps"),
+            (TrainingSettings(steps: 1, weightDecay: -1), "--weight-decay"), (TrainingSettings(steps: 1, weightDecay: .nan), "--weight-decay"),
+            (TrainingSettings(steps: 1, clip: -1), "--clip"), (TrainingSettings(steps: 1, clip: .infinity), "--clip"),
+            (TrainingSettings(steps: 1, minLearningRateRatio: -1), "--min-lr-ratio"), (TrainingSettings(steps: 1, minLearningRateRatio: 2), "--min-lr-ratio"),
+            (TrainingSettings(steps: 1, learningRate: -1), "--lr"),
+        ]
+        for (settings, flag) in bad {
+            XCTAssertThrowsError(try settings.validate(), flag) { error in XCTAssertTrue("\(error)".contains(flag), "\(error)") }
+        }
+        XCTAssertNoThrow(try TrainingSettings(steps: 1, weightDecay: 0.1, clip: 0, minLearningRateRatio: 1).validate())
+    }
+
+    func testBatchIsBoundedByTheDataAndMemory() throws {
+        let f = try tensors()
+        let (cache, items) = try items(in: try tempDir("batch-cache"))
+        let p = try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f)
+        XCTAssertThrowsError(try Trainer(model: try model(), projector: p, cache: cache, items: items,
+                                         settings: TrainingSettings(steps: 1, batch: 100_000), runDirectory: try tempDir("b1").path, dataPath: "fixture")) { error in
+            XCTAssertTrue("\(error)".contains("--batch 100000 is larger than the 3 training samples"), "\(error)")
+        }
+        // the estimate the trainer checks against MemAvailable is what the state allocates
+        let config = try model().config
+        for recompute in [false, true] {
+            let state = LlamaTrainingState(config: config, maxRows: 40, maxTargets: 40, maxSequence: 13, recompute: recompute)
+            XCTAssertEqual(LlamaTrainingState.estimatedBytes(config: config, maxRows: 40, maxTargets: 40, maxSequence: 13, recompute: recompute), state.bytes)
+        }
+        XCTAssertGreaterThan(LlamaTrainingState.estimatedBytes(config: config, maxRows: 1 << 40, maxTargets: 1 << 40, maxSequence: 512), 1 << 50,
+                             "huge sizes saturate instead of overflowing")
+    }
+
+    func testStaleTemporariesAreRemovedAtStart() throws {
+        let f = try tensors()
+        let (cache, items) = try items(in: try tempDir("tmp-cache"))
+        let run = try tempDir("tmp-run")
+        // what a run killed inside an atomic write leaves (pid 99999999 cannot exist), and one of a live process
+        let stale = run.appendingPathComponent(".projector.safetensors.tmp-99999999-12345").path
+        let live = run.appendingPathComponent(".checkpoint.safetensors.tmp-1-777").path
+        for path in [stale, live] { try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path)) }
+        _ = try Trainer(model: try model(), projector: try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f),
+                        cache: cache, items: items, settings: TrainingSettings(steps: 1, batch: 3), runDirectory: run.path, dataPath: "fixture")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live), "pid 1 runs: its temporary is not ours to remove")
+    }
 }

@@ -61,6 +61,7 @@ public enum ImageFile {
     /// (white by default, as transformers' `convert_to_rgb` does).
     public static func read(_ path: String, background: (UInt8, UInt8, UInt8) = (255, 255, 255)) throws -> RGBImage {
         let data: Data
+        if let problem = fileProblem(path) { throw ImageError.unreadable(path: path, reason: problem) }
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {

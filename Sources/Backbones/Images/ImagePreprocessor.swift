@@ -122,9 +122,17 @@ public struct ImagePreprocessing: Sendable, Equatable {
         }
     }
 
+    /// Largest side a size, crop or pad in preprocessor_config.json may ask for (released models
+    /// use 224-1024); a bigger one fails at load instead of allocating gigabytes per image.
+    public static let maxSide = 4096
+    /// Most pixels the resize step may produce for one image (an extreme aspect ratio resized to a
+    /// shortest edge), 64 Mpx: 192 MiB of 8-bit pixels.
+    public static let maxResizedPixels = 64 << 20
+
     static func rule(_ s: ProcessorSize, defaultToSquare: Bool, path: String) throws -> ResizeRule {
         func positive(_ v: Int, _ name: String) throws -> Int {
             guard v > 0 else { throw PreprocessorError.invalid(path: path, key: "size.\(name)", reason: "must be positive, got \(v)") }
+            guard v <= maxSide else { throw PreprocessorError.invalid(path: path, key: "size.\(name)", reason: "\(v) is larger than the \(maxSide) pixels swift-vlm allows") }
             return v
         }
         if let n = s.bare {
@@ -149,6 +157,9 @@ public struct ImagePreprocessing: Sendable, Equatable {
         else if let h = s.height, let w = s.width { hw = [h, w] }
         else { throw PreprocessorError.invalid(path: path, key: key, reason: "needs height and width") }
         guard hw.allSatisfy({ $0 > 0 }) else { throw PreprocessorError.invalid(path: path, key: key, reason: "height and width must be positive") }
+        guard hw.allSatisfy({ $0 <= maxSide }) else {
+            throw PreprocessorError.invalid(path: path, key: key, reason: "\(hw[0])x\(hw[1]) is larger than the \(maxSide) pixels swift-vlm allows")
+        }
         return hw
     }
 
@@ -204,15 +215,28 @@ public struct ImagePreprocessing: Sendable, Equatable {
 
     // MARK: pipeline
 
+    /// Throws when an image of `width` × `height` cannot be preprocessed (its resize is empty or
+    /// too large), naming it `name`: callers check each image before batching them.
+    public func check(width: Int, height: Int, name: String) throws {
+        guard resize != nil else { return }
+        guard width > 0, height > 0 else {
+            throw PreprocessorError.invalid(path: name, key: "size", reason: "the image is empty (\(width)x\(height))")
+        }
+        let (h, w) = resizedSize(height: height, width: width)
+        guard h > 0, w > 0 else {
+            throw PreprocessorError.invalid(path: name, key: "size", reason: "resizing the \(width)x\(height) image gives an empty \(w)x\(h) image")
+        }
+        guard h * w <= Self.maxResizedPixels else {
+            throw PreprocessorError.invalid(path: name, key: "size", reason: "resizing the \(width)x\(height) image gives \(w)x\(h), over \(Self.maxResizedPixels >> 20) Mpx")
+        }
+    }
+
     /// The 8-bit image after resize and center crop (what transformers holds before rescaling).
-    public func resizedAndCropped(_ image: RGBImage) throws -> RGBImage {
+    public func resizedAndCropped(_ image: RGBImage, name: String? = nil) throws -> RGBImage {
         var img = image
         if resize != nil {
+            try check(width: image.width, height: image.height, name: name ?? "(image \(image.width)x\(image.height))")
             let (h, w) = resizedSize(height: image.height, width: image.width)
-            guard h > 0, w > 0 else {
-                throw PreprocessorError.invalid(path: "(image \(image.width)x\(image.height))", key: "size",
-                                                reason: "resizing gives an empty \(w)x\(h) image")
-            }
             img = PILResize.resize(img, width: w, height: h, filter: filter)
         }
         if let crop { img = Self.centerCrop(img, height: crop[0], width: crop[1]) }
@@ -270,7 +294,7 @@ public struct ImagePreprocessing: Sendable, Equatable {
     /// (fixed resize, center crop or padding make sure of it); `names` are used in errors.
     public func batch(_ images: [RGBImage], names: [String]) throws -> (height: Int, width: Int, pixels: FloatBuffer) {
         precondition(images.count == names.count, "one name per image")
-        let ready = try images.map { try resizedAndCropped($0) }
+        let ready = try zip(images, names).map { try resizedAndCropped($0, name: $1) }
         var oh = ready.first?.height ?? 0, ow = ready.first?.width ?? 0
         if let pad {
             if pad == [0, 0] {

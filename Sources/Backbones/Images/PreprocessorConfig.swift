@@ -151,6 +151,7 @@ public struct PreprocessorConfig: Codable, Equatable, Sendable {
     /// Reads and decodes a `preprocessor_config.json`; errors name the file and the key.
     public static func load(_ path: String) throws -> PreprocessorConfig {
         let data: Data
+        if let problem = fileProblem(path) { throw PreprocessorError.unreadable(path: path, reason: problem) }
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw PreprocessorError.unreadable(path: path, reason: (error as NSError).localizedDescription)
         }

@@ -75,6 +75,22 @@ public final class LlamaTrainingState {
     /// Segment lengths of the current batch.
     public private(set) var segments: [Int] = []
 
+    /// Bytes `init` would allocate for these sizes, computed without allocating (so that a caller
+    /// can refuse a batch that does not fit in memory). Saturates instead of overflowing.
+    public static func estimatedBytes(config: LlamaConfig, maxRows N: Int, maxTargets R: Int, maxSequence: Int, recompute: Bool = false) -> Int {
+        let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim, V = config.vocabSize
+        let qw = config.numHeads * D, kvw = config.numKeyValueHeads * D
+        let full = N / max(maxSequence, 1), rest = N % max(maxSequence, 1)
+        let probs = Double(config.numHeads) * (Double(full) * Double(maxSequence) * Double(maxSequence) + Double(rest * rest))
+        let n = Double(N), r = Double(R), L = Double(config.numLayers)
+        let perLayer = (recompute ? 0 : n * Double(C)) + 2 * n + n * Double(qw + 2 * kvw) + probs + n * Double(qw) + n * Double(C) + 2 * n * Double(F)
+        var floats = (recompute ? L * n * Double(C) : 0) + (recompute ? 1 : L) * perLayer
+        floats += 4 * n * Double(C) + 4 * n * Double(F) + n * Double(2 * qw + 2 * kvw)
+        floats += r * (3 * Double(C) + 2 + 2 * Double(V)) + (recompute ? n * Double(C) : 0) + Double(maxSequence) * Double(maxSequence)
+        let bytes = 4 * floats
+        return bytes < Double(Int.max / 2) ? Int(bytes) : Int.max / 2
+    }
+
     public init(config: LlamaConfig, maxRows N: Int, maxTargets R: Int, maxSequence: Int, recompute: Bool = false) {
         let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
         let qw = config.numHeads * D, kvw = config.numKeyValueHeads * D
@@ -102,7 +118,7 @@ public final class LlamaTrainingState {
 
     /// Bytes held by this state (for memory reports).
     public var bytes: Int {
-        var n = [x, xn, h, dX, dXn, dH, dGate, dUp, dQ, dK, dV, dAtt, targetRows, targetRstd, targetInput, logits, dLogits, losses, dTarget, recomputeOut]
+        var n = [x, xn, h, dX, dXn, dH, dGate, dUp, dQ, dK, dV, dAtt, targetRows, targetRstd, targetInput, logits, dLogits, losses, dTarget, recomputeOut, attentionWorkspace]
             .reduce(0) { $0 + $1.count }
         n += layerInputs.reduce(0) { $0 + $1.count }
         for l in layers { n += [l.xIn, l.rstd1, l.q, l.k, l.v, l.probs, l.att, l.xMid, l.rstd2, l.gate, l.up].reduce(0) { $0 + $1.count } }

@@ -48,6 +48,9 @@ public final class LlamaCheckpoint {
     static func loadHuggingFace(directory: String) throws -> LlamaCheckpoint {
         let dir = URL(fileURLWithPath: directory)
         let configPath = dir.appendingPathComponent("config.json").path
+        if FileManager.default.fileExists(atPath: configPath), let problem = fileProblem(configPath) {
+            throw LlamaError.noCheckpoint(path: directory, hint: "config.json: \(problem)")
+        }
         guard let configData = FileManager.default.contents(atPath: configPath) else {
             throw LlamaError.noCheckpoint(path: directory, hint: "config.json is missing")
         }

@@ -160,6 +160,10 @@ public final class LlamaModel {
         for id in tokens where id < 0 || id >= config.vocabSize {
             throw LlamaError.invalidConfig(key: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
         }
+        // the whole length is checked before any compute (not chunk by chunk after a long prefill)
+        guard state.position + tokens.count <= state.capacity else {
+            throw LlamaError.contextFull(needed: state.position + tokens.count, capacity: state.capacity)
+        }
         var start = 0
         while start < tokens.count {
             let T = min(state.maxChunk, tokens.count - start)
@@ -185,6 +189,7 @@ public final class LlamaModel {
     /// image features spliced between text embeddings), appending them to the KV cache.
     public func forward(embeddings x: UnsafePointer<Float>, count T: Int, state: LlamaState, logits: LogitRows = .last) throws {
         let C = config.hiddenSize
+        guard state.position + T <= state.capacity else { throw LlamaError.contextFull(needed: state.position + T, capacity: state.capacity) }
         var start = 0
         while start < T {
             let n = min(state.maxChunk, T - start)

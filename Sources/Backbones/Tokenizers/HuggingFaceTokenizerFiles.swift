@@ -61,6 +61,7 @@ struct HuggingFaceTokenizerConfig {
 enum HuggingFaceTokenizerFiles {
     static func readJSONObject(_ path: String) throws -> [String: Any] {
         let data: Data
+        if let problem = fileProblem(path) { throw TokenizerError.unreadable(path: path, reason: problem) }
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {

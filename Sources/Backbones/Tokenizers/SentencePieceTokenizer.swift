@@ -39,6 +39,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     public init(modelPath: String) throws {
         path = modelPath
         let data: Data
+        if let problem = fileProblem(modelPath) { throw TokenizerError.unreadable(path: modelPath, reason: problem) }
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: modelPath))
         } catch {

@@ -56,6 +56,14 @@ public struct CLIPVisionConfig: Codable, Equatable, Sendable {
                          ("num_attention_heads", r.numAttentionHeads), ("num_channels", r.numChannels), ("patch_size", r.patchSize)] where v <= 0 {
             throw bad(key, "must be positive, got \(v)")
         }
+        try VisionConfigLimits.check(path: path, keyPrefix: keyPrefix,
+                                     [("hidden_size", r.hiddenSize, VisionConfigLimits.width),
+                                      ("intermediate_size", r.intermediateSize, VisionConfigLimits.mlpWidth),
+                                      ("num_hidden_layers", r.numHiddenLayers, VisionConfigLimits.layers),
+                                      ("num_attention_heads", r.numAttentionHeads, VisionConfigLimits.heads),
+                                      ("num_channels", r.numChannels, VisionConfigLimits.channels),
+                                      ("image_size", r.imageSize, VisionConfigLimits.imageSize),
+                                      ("patch_size", r.patchSize, VisionConfigLimits.imageSize)])
         guard r.hiddenSize % r.numAttentionHeads == 0 else {
             throw bad("num_attention_heads", "hidden_size \(r.hiddenSize) is not divisible by \(r.numAttentionHeads) heads")
         }

@@ -127,7 +127,18 @@ public struct Dinov2Config: Codable, Equatable, Sendable {
         guard hiddenSize % numAttentionHeads == 0 else {
             throw bad("num_attention_heads", "hidden_size \(hiddenSize) is not divisible by \(numAttentionHeads) heads")
         }
-        guard mlpRatio > 0, mlpRatio.isFinite, Int(Double(hiddenSize) * mlpRatio) > 0 else { throw bad("mlp_ratio", "must be positive, got \(mlpRatio)") }
+        guard mlpRatio > 0, mlpRatio.isFinite else { throw bad("mlp_ratio", "must be positive, got \(mlpRatio)") }
+        try VisionConfigLimits.check(path: path, [("hidden_size", hiddenSize, VisionConfigLimits.width),
+                                                  ("num_hidden_layers", numHiddenLayers, VisionConfigLimits.layers),
+                                                  ("num_attention_heads", numAttentionHeads, VisionConfigLimits.heads),
+                                                  ("image_size", max(imageSize.height, imageSize.width), VisionConfigLimits.imageSize),
+                                                  ("patch_size", max(patchSize.height, patchSize.width), VisionConfigLimits.imageSize),
+                                                  ("num_channels", numChannels, VisionConfigLimits.channels),
+                                                  ("num_register_tokens", numRegisterTokens, VisionConfigLimits.registers)])
+        let mlpWidth = Double(hiddenSize) * mlpRatio
+        guard mlpWidth >= 1, mlpWidth <= Double(VisionConfigLimits.mlpWidth) else {
+            throw bad("mlp_ratio", "hidden_size × mlp_ratio = \(mlpWidth) must be in 1...\(VisionConfigLimits.mlpWidth)")
+        }
         guard layerNormEps > 0, layerNormEps.isFinite else { throw bad("layer_norm_eps", "must be positive, got \(layerNormEps)") }
         guard patchSize.height > 0, patchSize.height == patchSize.width else { throw bad("patch_size", "must be a positive square size") }
         guard imageSize.height >= patchSize.height, imageSize.height == imageSize.width else {

@@ -19,6 +19,9 @@ public enum VisionCheckpoint {
     /// Loads the vision transformer in `directory`.
     public static func load(_ directory: String) throws -> VisionTransformer {
         let configPath = URL(fileURLWithPath: directory).appendingPathComponent("config.json").path
+        if FileManager.default.fileExists(atPath: configPath), let problem = fileProblem(configPath) {
+            throw VisionConfigError.unreadable(path: configPath, reason: problem)
+        }
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw VisionConfigError.unreadable(path: configPath, reason: "config.json is missing (is \(directory) a Hugging Face model directory?)")
         }
@@ -85,8 +88,9 @@ public enum VisionCheckpoint {
                 interpolation: nil)
             var ignored: [String] = []
             if family == .clip {
-                // post_layernorm only feeds CLIP's pooled output, which swift-vlm does not produce.
-                ignored += ["post_layernorm.", "embeddings.position_ids"]
+                // post_layernorm only feeds CLIP's pooled output, which swift-vlm does not produce; it is
+                // still checked (present, shaped [C]) in loadWeights, so a broken file is not accepted.
+                ignored += ["embeddings.position_ids"]
             } else {
                 ignored += ["head."]   // SigLIP's attention-pooling head
             }
@@ -175,6 +179,10 @@ public enum VisionCheckpoint {
                     scale2: nil)
             }
             let clip = c.family == .clip
+            if clip {
+                try loader.take(p + "post_layernorm.weight", shape: [C])
+                try loader.take(p + "post_layernorm.bias", shape: [C])
+            }
             return VisionTransformerWeights(
                 patchW: try load("embeddings.patch_embedding.weight", [C, c.channels, P, P]),
                 patchB: clip ? nil : try load("embeddings.patch_embedding.bias", [C]),

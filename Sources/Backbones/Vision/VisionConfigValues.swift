@@ -58,3 +58,18 @@ func decodeVisionConfig<T: Decodable>(_ type: T.Type, from data: Data, path: Str
         throw VisionConfigError.invalid(path: path, key: key.isEmpty ? "(file)" : key, reason: ctx.debugDescription)
     }
 }
+
+/// Upper bounds on a vision config's sizes, far above any released checkpoint (ViT-22B is 6144
+/// wide, 48 layers, 224-896 px), so that a corrupt or hostile config.json fails with a message
+/// instead of sizing an allocation of terabytes. Checked before anything is allocated.
+enum VisionConfigLimits {
+    static let width = 65_536, mlpWidth = 262_144, layers = 1024, heads = 1024
+    static let imageSize = 8192, channels = 16, registers = 1024
+
+    /// Throws naming `keyPrefix + key` when a value is over its limit.
+    static func check(path: String, keyPrefix: String = "", _ values: [(String, Int, Int)]) throws {
+        for (key, value, limit) in values where value > limit {
+            throw VisionConfigError.invalid(path: path, key: keyPrefix + key, reason: "\(value) is beyond any real vision checkpoint (limit \(limit))")
+        }
+    }
+}

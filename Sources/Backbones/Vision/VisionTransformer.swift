@@ -208,6 +208,11 @@ public final class VisionTransformer {
         }
         let T = c.prefixTokens + G, R = N * T
         if state == nil || state!.rows < R || state!.patchRows < N * G || state!.scores.count < T * T {
+            // (R, 7C) + (R, F) + patches + (T, T) scores + the (R, C) output, in Double: a huge input must not overflow
+            let bytes = 4 * (Double(R) * Double(8 * C + c.mlpWidth) + Double(N * G) * Double(c.channels * P * P + C) + Double(T) * Double(T))
+            if let available = availableMemoryBytes(), bytes > Double(available) {
+                throw VisionError.inputSize(model: name, reason: "\(N) images of \(width)x\(height) pixels (\(T) tokens each) need \(Int(bytes / 1_048_576)) MiB of activations, more than the \(available / 1_048_576) MiB available; use smaller images or batches")
+            }
             state = VisionRunState(config: c, rows: R, patchRows: N * G, tokens: T)
         }
         let s = state!

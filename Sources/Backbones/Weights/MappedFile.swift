@@ -8,6 +8,21 @@ import Glibc
 import Darwin
 #endif
 
+/// Why `path` cannot be read as a regular file, in words (nil when it can): missing, a directory,
+/// a device or FIFO (reading /dev/zero never ends, opening a FIFO blocks), no permission. Every
+/// reader of a user-given file asks this first, so that the error says what is wrong.
+public func fileProblem(_ path: String) -> String? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return errno == ENOENT ? "no such file" : String(cString: strerror(errno)) }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: break
+    case S_IFDIR: return "is a directory, not a file"
+    default: return "not a regular file (a device, FIFO or socket)"
+    }
+    guard access(path, R_OK) == 0 else { return String(cString: strerror(errno)) }
+    return nil
+}
+
 /// A file mapped with `mmap(PROT_READ, MAP_PRIVATE)` for the object's lifetime.
 final class MappedFile: @unchecked Sendable {
     let path: String
@@ -17,7 +32,8 @@ final class MappedFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (fstat then refuses it)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw WeightError.unreadable(path: path, reason: MappedFile.errnoText()) }
         defer { close(fd) }
         var st = stat()

@@ -36,13 +36,15 @@ public final class StrictLoader {
         let info = try take(name, shape: shape)
         let buffer = FloatBuffer(count: info.elementCount)
         try store.readFloats(name, into: buffer.pointer)
+        guard allFinite(buffer.pointer, count: buffer.count) else { throw WeightError.nonFinite(path: store.path, tensor: name) }
         return buffer
     }
 
     /// Same, into caller memory holding the shape's element count of floats.
     public func load(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {
-        try take(name, shape: shape)
+        let info = try take(name, shape: shape)
         try store.readFloats(name, into: destination)
+        guard allFinite(destination, count: info.elementCount) else { throw WeightError.nonFinite(path: store.path, tensor: name) }
     }
 
     /// Marks every tensor whose name starts with `prefix` as deliberately unused.

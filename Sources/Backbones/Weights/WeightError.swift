@@ -42,11 +42,15 @@ public enum WeightError: Error, CustomStringConvertible, Equatable {
     case invalidWrite(path: String, reason: String)
     /// Writing the file failed (I/O error); the destination was left as it was.
     case writeFailed(path: String, reason: String)
+    /// A tensor holds NaN or infinite values (a corrupt or diverged checkpoint).
+    case nonFinite(path: String, tensor: String)
 
     public var description: String {
         switch self {
         case .unreadable(let p, let r):
             return "cannot read weight file \(p): \(r)"
+        case .nonFinite(let p, let t):
+            return "\(p): tensor '\(t)' holds NaN or infinite values. Hint: the file is corrupt or comes from a run that diverged; use another checkpoint."
         case .truncated(let p, let what, let needed, let available):
             return "\(p): file is truncated: \(what) needs \(needed) bytes but only \(available) remain. Hint: the download or copy is probably incomplete; fetch the file again."
         case .malformed(let p, let r):
