@@ -79,7 +79,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     private struct Job {
         let cancel: CancelFlag
-        let run: (SequenceSlot) -> Void
+        let run: (SequenceSlot) -> (() -> Void)
         let skipped: () -> Void
     }
 
@@ -110,7 +110,9 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// Queues `run` for the next free slot. Throws `.queueFull` when `queueCapacity` jobs already
     /// wait. A job whose flag is cancelled before it starts is dropped and `skipped` is called instead.
-    public func submit(cancel: CancelFlag, skipped: @escaping () -> Void = {}, _ run: @escaping (SequenceSlot) -> Void) throws {
+    /// `run` returns what delivers its result; the engine calls it after releasing the slot, so a
+    /// client that sends its next request on receiving the answer finds the slot free.
+    public func submit(cancel: CancelFlag, skipped: @escaping () -> Void = {}, _ run: @escaping (SequenceSlot) -> (() -> Void)) throws {
         condition.lock()
         defer { condition.unlock() }
         if stopped { throw EngineError.stopped }
@@ -156,7 +158,7 @@ public final class InferenceEngine: @unchecked Sendable {
             condition.unlock()
 
             let start = DispatchTime.now()
-            if job.cancel.isCancelled { job.skipped() } else { job.run(slot) }
+            let deliver = job.cancel.isCancelled ? job.skipped : job.run(slot)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 
             condition.lock()
@@ -164,6 +166,7 @@ public final class InferenceEngine: @unchecked Sendable {
             completed += 1
             if !job.cancel.isCancelled { meanJobSeconds = 0.8 * meanJobSeconds + 0.2 * seconds }
             condition.unlock()
+            deliver()
         }
     }
 }

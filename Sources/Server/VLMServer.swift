@@ -278,14 +278,14 @@ public final class VLMServer: Sendable {
         let results: [ScoreResult] = try await withCheckedThrowingContinuation { continuation in
             do {
                 try engine.submit(cancel: cancel, skipped: { continuation.resume(throwing: CancellationError()) }) { _ in
-                    do {
+                    let result = Result<[ScoreResult], any Error> {
                         if let picture {
                             let rows = try engine.encode(picture, name: "image")
-                            continuation.resume(returning: try vlm.score(imageRows: rows.readable, prompt: body.prompt, candidates: body.candidates))
-                        } else {
-                            continuation.resume(returning: try Scoring.score(checkpoint: vlm.decoder, prompt: body.prompt, candidates: body.candidates))
+                            return try vlm.score(imageRows: rows.readable, prompt: body.prompt, candidates: body.candidates)
                         }
-                    } catch { continuation.resume(throwing: error) }
+                        return try Scoring.score(checkpoint: vlm.decoder, prompt: body.prompt, candidates: body.candidates)
+                    }
+                    return { continuation.resume(with: result) }
                 }
             } catch { continuation.resume(throwing: error) }
         }
@@ -323,13 +323,13 @@ public final class VLMServer: Sendable {
                 case .maxTokens, .contextFull: finish = "length"
                 case .cancelled: finish = "cancelled"
                 }
-                continuation.yield(.finished(Outcome(
+                let outcome = Outcome(
                     text: result.text, finishReason: finish,
                     usage: Usage(promptTokens: work.promptTokens, completionTokens: result.newIds.count),
-                    timings: Timings(queueMs: queueMs, visionMs: visionMs, prefillMs: result.prefillMilliseconds, decodeMs: result.decodeMilliseconds))))
-                continuation.finish()
+                    timings: Timings(queueMs: queueMs, visionMs: visionMs, prefillMs: result.prefillMilliseconds, decodeMs: result.decodeMilliseconds))
+                return { continuation.yield(.finished(outcome)); continuation.finish() }
             } catch {
-                continuation.finish(throwing: error)
+                return { continuation.finish(throwing: error) }
             }
         }
         return (stream, cancel)

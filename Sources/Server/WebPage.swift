@@ -12,6 +12,7 @@ enum WebPage {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>swift-vlm</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --fg: #1d2330; --muted: #667085; --line: #d0d5dd; --accent: #2f6feb; --bg: #f6f7f9; }
   * { box-sizing: border-box; }
@@ -209,7 +210,9 @@ async function run(caption) {
     const tEnd = performance.now();
     const tokens = usage ? usage.completion_tokens : pieces;
     $("tokens").textContent = tokens;
-    if (tFirst !== null && tEnd > tFirst) $("tps").textContent = (Math.max(tokens - 1, 1) / ((tEnd - tFirst) / 1000)).toFixed(1);
+    // tokens/s of the decode loop as the server timed it (text can arrive in bursts: a stop string is held back until it cannot match)
+    if (timings && usage && timings.decode_ms > 0) $("tps").textContent = (usage.completion_tokens / (timings.decode_ms / 1000)).toFixed(1);
+    else if (tFirst !== null && tEnd > tFirst) $("tps").textContent = (Math.max(tokens - 1, 1) / ((tEnd - tFirst) / 1000)).toFixed(1);
     if (tFirst === null) $("ttft").textContent = "–";
     $("total").textContent = `${((tEnd - t0) / 1000).toFixed(2)} s`;
     let detail = `finish: ${finish || "?"}`;

@@ -346,9 +346,9 @@ final class ServerTests: XCTestCase {
         defer { s.stop() }
         // occupy the one slot and the one queue place
         let release = DispatchSemaphore(value: 0), started = DispatchSemaphore(value: 0)
-        try s.engine.submit(cancel: CancelFlag()) { _ in started.signal(); release.wait() }
+        try s.engine.submit(cancel: CancelFlag()) { _ in started.signal(); release.wait(); return {} }
         XCTAssertEqual(started.wait(timeout: .now() + 10), .success)
-        try s.engine.submit(cancel: CancelFlag()) { _ in }
+        try s.engine.submit(cancel: CancelFlag()) { _ in {} }
         let r = try request(s.port, "POST", "/v1/completions", json: ["prompt": "hello", "max_tokens": 3])
         assertOpenAIError(r, status: 503, code: "queue_full")
         XCTAssertGreaterThanOrEqual(Int(r.headers["retry-after"] ?? "") ?? 0, 1, "Retry-After in whole seconds")
