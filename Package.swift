@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),          // already Hummingbird's
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),     // already Hummingbird's
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),           // already Hummingbird's
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),  // already Hummingbird's
     ],
     targets: [
         // MARK: C libraries, each behind a tiny shim
@@ -62,6 +63,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Sources/Server"),
 
         // MARK: executables

@@ -17,6 +17,7 @@ import Hummingbird
 import Inference
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -66,6 +67,7 @@ public final class VLMServer: Sendable {
     public let configuration: ServerConfiguration
     let accessLog: @Sendable (String) -> Void
     let created = Int(Date().timeIntervalSince1970)
+    private let serviceGroup = LockedValue<ServiceGroup?>(nil)
 
     /// `accessLog` receives one JSON line per request (default: standard error).
     public init(engine: InferenceEngine, configuration: ServerConfiguration,
@@ -75,8 +77,8 @@ public final class VLMServer: Sendable {
         self.accessLog = accessLog
     }
 
-    /// Serves until the task is cancelled (or, with `stopOnSignals`, until SIGINT/SIGTERM);
-    /// `onStarted` receives the bound port.
+    /// Serves until `stop()` (or, with `stopOnSignals`, SIGINT/SIGTERM), then lets the requests
+    /// in flight finish; `onStarted` receives the bound port.
     public func run(stopOnSignals: Bool = false, onStarted: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         var logger = Logger(label: "vlm-serve")
         logger.logLevel = .warning
@@ -86,7 +88,15 @@ public final class VLMServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "swift-vlm"),
             onServerRunning: { channel in await onStarted(channel.localAddress?.port ?? 0) },
             logger: logger)
-        if stopOnSignals { try await app.runService() } else { try await app.run() }
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [],
+                                                      logger: logger))
+        serviceGroup.set(group)
+        try await group.run()
+    }
+
+    /// Stops `run` gracefully: no new connections; requests in flight finish.
+    public func stop() async {
+        await serviceGroup.get()?.triggerGracefulShutdown()
     }
 
     func makeRouter() -> Router<ServerContext> {
@@ -405,6 +415,14 @@ public final class VLMServer: Sendable {
 }
 
 // MARK: generation plumbing
+
+final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func get() -> Value { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ newValue: Value) { lock.lock(); value = newValue; lock.unlock() }
+}
 
 /// A generation to run on a sequence slot: returns the result and the vision encoder's milliseconds.
 struct GenerationWork: @unchecked Sendable {

@@ -78,4 +78,30 @@ final class EmbeddedServerTests: XCTestCase {
         print("disconnect (non-streaming): \(second)")
         XCTAssertLessThan(second["completion_tokens"] as? Int ?? 600, 300)
     }
+
+    func testTwoSequencesAtOnceGiveTheSequentialAnswers() throws {
+        // two worker threads decoding on one model instance, each with its own KV cache, with
+        // OpenBLAS called from both: the answers must be those of one request at a time
+        let vlm = try vlm()
+        let samples = ["emoji_hedgehog.png", "shapes_00689.png", "tuxpaint_fly.png", "openclipart_crow.png"]
+            .map { Fixtures.weights.appendingPathComponent("samples/\($0)").path }
+        let questions: [String?] = [nil, "What colour is it?", nil, "Is this a photo or a drawing?"]
+        let expected = try zip(samples, questions).map { try Fixtures.answer(vlm, imagePath: $0, question: $1, maxTokens: 32).text }
+        let s = try RunningServer(vlm: vlm, parallel: 2, queue: 4)
+        defer { s.stop() }
+        let got = LogBox()
+        let bodies = try zip(samples, questions).map { try JSONSerialization.data(withJSONObject: ["max_tokens": 32, "messages": imageMessage(try Fixtures.dataURL($0), text: $1)]) }
+        DispatchQueue.concurrentPerform(iterations: bodies.count) { i in
+            let r = try? request(s.port, "POST", "/v1/chat/completions", raw: bodies[i])
+            let text = ((r?.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String ?? "<failed \(r?.status ?? 0)>"
+            got.append("\(i)\t\(text)")
+        }
+        for line in got.lines {
+            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+            let i = Int(parts[0])!
+            XCTAssertEqual(String(parts[1]), expected[i], "\(samples[i]) with \(questions[i] ?? "no question")")
+        }
+        XCTAssertEqual(got.lines.count, bodies.count)
+        print("parallel 2 answers: \(got.lines)")
+    }
 }

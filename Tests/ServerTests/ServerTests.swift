@@ -40,10 +40,13 @@ final class RunningServer: @unchecked Sendable {
     }
 
     func stop() {
-        task.cancel()
         let done = DispatchSemaphore(value: 0)
-        Task { [task] in _ = await task.result; done.signal() }
-        _ = done.wait(timeout: .now() + 10)
+        Task { [task, server] in
+            await server.stop()
+            if case .failure(let error) = await task.result { print("server ended with \(error)") }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + 20) == .timedOut { task.cancel() }
         engine.shutdown()
     }
 
