@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // swift-vlm: train a small projector between a frozen vision encoder and a frozen Llama-style
 // decoder, then caption and question images from the terminal. CPU only: OpenBLAS, libjpeg,
 // libpng, SentencePiece. See README.md for the layout.
@@ -29,9 +29,16 @@ let package = Package(
         .library(name: "Backbones", targets: ["Backbones"]),
         .library(name: "Projector", targets: ["Projector"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `vlm serve` only. No default traits: swift-configuration support is not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),          // already Hummingbird's
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),     // already Hummingbird's
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),           // already Hummingbird's
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),  // already Hummingbird's
     ],
     targets: [
         // MARK: C libraries, each behind a tiny shim
@@ -58,9 +65,19 @@ let package = Package(
         .target(name: "Inference", dependencies: ["Backbones", "Projector", "Kernels"],
                 path: "Sources/Inference", swiftSettings: checked),
 
+        // MARK: the OpenAI-compatible HTTP server (`vlm serve`) and its web page
+        .target(name: "Server", dependencies: [
+            "Inference", "Projector", "Backbones", "Kernels",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Sources/Server"),
+
         // MARK: executables
         .executableTarget(name: "vlm", dependencies: [
-            "Backbones", "Projector", "Inference", "Kernels",
+            "Backbones", "Projector", "Inference", "Kernels", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/vlm", swiftSettings: checked),
         .executableTarget(name: "vlm-bench", dependencies: ["Backbones", "Inference", "Kernels"],
@@ -76,5 +93,6 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Backbones", "Kernels"],
                     path: "Tests/InferenceTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["vlm"], path: "Tests/CLITests"),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Inference", "Backbones"], path: "Tests/ServerTests"),
     ]
 )

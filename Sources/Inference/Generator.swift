@@ -51,6 +51,15 @@ public final class Generator {
         state = model.makeState(capacity: capacity ?? min(model.ropePositions, 4096))
     }
 
+    /// A generator over an existing state: generators with different end-of-sequence ids can
+    /// share one KV cache (the server's text and image requests on one sequence slot), used one at a time.
+    public init(model: LlamaModel, tokenizer: Tokenizer, eosIds: Set<Int>, state: LlamaState) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eosIds = eosIds
+        self.state = state
+    }
+
     public convenience init(checkpoint: LlamaCheckpoint, capacity: Int? = nil) {
         self.init(model: checkpoint.model, tokenizer: checkpoint.tokenizer, eosIds: checkpoint.eosIds, capacity: capacity)
     }

@@ -43,6 +43,25 @@ public enum Scoring {
         return ScoreResult(logprob: total, tokens: candidate.count)
     }
 
+    /// Log-likelihood of each candidate continuation of a text prompt (no image): the ids scored
+    /// are encode(prompt) with the checkpoint's BOS rule, then encode(candidate) with no special tokens.
+    public static func score(checkpoint: LlamaCheckpoint, prompt: String, candidates: [String]) throws -> [ScoreResult] {
+        let tokenizer = checkpoint.tokenizer
+        let promptIds = tokenizer.encode(prompt, addBos: nil, parseSpecial: false)
+        let encoded = candidates.map { tokenizer.encode($0, addBos: false, parseSpecial: false) }
+        let longest = encoded.map(\.count).max() ?? 0
+        let state = checkpoint.model.makeState(capacity: min(checkpoint.model.ropePositions, promptIds.count + longest + 1))
+        return try encoded.map { try score(model: checkpoint.model, state: state, prompt: promptIds, candidate: $0) }
+    }
+
+    /// Probabilities normalised across candidates: softmax of their log-likelihoods.
+    public static func softmax(_ logprobs: [Double]) -> [Double] {
+        let m = logprobs.max() ?? 0
+        let e = logprobs.map { exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
     /// log softmax(row)[id], with the log-sum-exp accumulated in Double.
     public static func logProbability(_ row: UnsafePointer<Float>, count V: Int, of id: Int) -> Double {
         var maxValue = -Float.infinity

@@ -142,7 +142,12 @@ public final class VisionLanguageModel {
     /// Answers `question` (nil: captions) about the image whose rows are `imageRows` (Tq, C).
     public func answer(imageRows: UnsafePointer<Float>, question: String?, generator: Generator, options: GenerationOptions,
                        onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
-        let p = try prompt(question: question)
+        try answer(imageRows: imageRows, prompt: try prompt(question: question), generator: generator, options: options, onText: onText)
+    }
+
+    /// Answers the prompt `p` (from `prompt(question:)` or `conversationPrompt`) about the image whose rows are `imageRows` (Tq, C).
+    public func answer(imageRows: UnsafePointer<Float>, prompt p: ImagePrompt, generator: Generator, options: GenerationOptions,
+                       onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
         let start = DispatchTime.now()
         try prefill(p, imageRows: imageRows, state: generator.state)
         let prefillMs = milliseconds(since: start)

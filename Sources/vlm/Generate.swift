@@ -31,27 +31,22 @@ struct Generate: ParsableCommand {
     func run() throws {
         decoder.applyThreads()
         let checkpoint = try LlamaCheckpoint.load(try decoder.resolvedDecoderPath())
-        let tokenizer = checkpoint.tokenizer
-        var options = GenerationOptions(maxTokens: sampling.maxTokens,
-                                        sampling: SamplingOptions(temperature: sampling.temperature, topK: sampling.topK,
-                                                                  topP: sampling.topP, seed: sampling.seed))
-        let ids: [Int]
+        let sampling = SamplingOptions(temperature: self.sampling.temperature, topK: self.sampling.topK,
+                                       topP: self.sampling.topP, seed: self.sampling.seed)
+        let prompt: TextPrompt
         if chat {
-            guard let template = ChatTemplate.detect(chatTemplateString: checkpoint.chatTemplateString, tokenizer: tokenizer) else {
-                throw CLIError(description: "\(checkpoint.path): this checkpoint has no chat template swift-vlm knows (ChatML, Llama 2, Llama 3); run without --chat")
-            }
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: .system, content: system)) }
-            messages.append(ChatMessage(role: .user, content: prompt))
-            let text = try template.render(messages, addGenerationPrompt: true)
-            ids = tokenizer.encode(text, addBos: nil, parseSpecial: true)
-            options.stopStrings = template.stopStrings
-            for s in template.stopStrings { if let id = tokenizer.id(of: s) { options.stopIds.insert(id) } }
+            messages.append(ChatMessage(role: .user, content: self.prompt))
+            do { prompt = try TextPrompt.chat(messages, checkpoint: checkpoint) } catch let error as TextPromptError {
+                throw CLIError(description: "\(error); run without --chat")
+            }
         } else {
-            // as transformers and llama.cpp do, special-token text in a raw prompt is the special token
-            ids = tokenizer.encode(prompt, addBos: nil, parseSpecial: !noParseSpecial)
+            prompt = TextPrompt.raw(self.prompt, checkpoint: checkpoint, parseSpecial: !noParseSpecial)
         }
-        let generator = Generator(checkpoint: checkpoint, capacity: min(checkpoint.model.ropePositions, ids.count + sampling.maxTokens + 1))
+        let ids = prompt.ids
+        let options = prompt.options(maxTokens: self.sampling.maxTokens, sampling: sampling)
+        let generator = Generator(checkpoint: checkpoint, capacity: min(checkpoint.model.ropePositions, ids.count + self.sampling.maxTokens + 1))
         let result = try generator.generate(promptIds: ids, options: options) { piece in
             if !json {
                 FileHandle.standardOutput.write(piece.data(using: .utf8)!)
@@ -106,26 +101,12 @@ struct Score: ParsableCommand {
         } else {
             applyThreadsOption(model.threads)
             let path = try DefaultPaths.resolve(model.llm, DefaultPaths.decoder, flag: "llm")
-            let checkpoint = try LlamaCheckpoint.load(path)
-            let tokenizer = checkpoint.tokenizer
-            let promptIds = tokenizer.encode(prompt, addBos: nil, parseSpecial: false)
-            let encoded = candidates.map { tokenizer.encode($0, addBos: false, parseSpecial: false) }
-            let longest = encoded.map(\.count).max() ?? 0
-            let state = checkpoint.model.makeState(capacity: min(checkpoint.model.ropePositions, promptIds.count + longest + 1))
-            for ids in encoded {
-                results.append(try Scoring.score(model: checkpoint.model, state: state, prompt: promptIds, candidate: ids))
-            }
-        }
-        var probabilities: [Double] = []
-        if softmax {
-            let m = results.map(\.logprob).max() ?? 0
-            let e = results.map { exp($0.logprob - m) }
-            let s = e.reduce(0, +)
-            probabilities = e.map { $0 / s }
+            results = try Scoring.score(checkpoint: try LlamaCheckpoint.load(path), prompt: prompt, candidates: candidates)
         }
         for (i, r) in results.enumerated() where !r.logprob.isFinite {
             throw CLIError(description: "the log-probability of \(jsonString(candidates[i])) is \(r.logprob): the checkpoint's weights or activations overflow")
         }
+        let probabilities = softmax ? Scoring.softmax(results.map(\.logprob)) : []
         for (i, r) in results.enumerated() {
             var line = "{\"candidate\": \(jsonString(candidates[i])), \"logprob\": \(r.logprob), \"tokens\": \(r.tokens)"
             if softmax { line += ", \"probability\": \(probabilities[i])" }

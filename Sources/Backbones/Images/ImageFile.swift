@@ -70,15 +70,17 @@ public enum ImageFile {
         return try decode(data, name: path, background: background)
     }
 
-    /// Decodes JPEG or PNG bytes; `name` is used in errors.
-    public static func decode(_ data: Data, name: String, background: (UInt8, UInt8, UInt8) = (255, 255, 255)) throws -> RGBImage {
+    /// Decodes JPEG or PNG bytes; `name` is used in errors. Images with more than `maxPixels`
+    /// pixels are refused from their header, before any pixel memory is allocated.
+    public static func decode(_ data: Data, name: String, background: (UInt8, UInt8, UInt8) = (255, 255, 255),
+                              maxPixels: UInt64 = ImageFile.maxPixels) throws -> RGBImage {
         if data.isEmpty { throw ImageError.corrupt(path: name, reason: "file is empty (0 bytes)") }
         let head = [UInt8](data.prefix(16))
         if head.count >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF {
-            return try decodeJPEG(data, name: name)
+            return try decodeJPEG(data, name: name, maxPixels: maxPixels)
         }
         if head.count >= 8 && Array(head[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
-            return try decodePNG(data, name: name, background: background)
+            return try decodePNG(data, name: name, background: background, maxPixels: maxPixels)
         }
         if head.count >= 2 && head[0] == 0xFF && head[1] == 0xD8 {
             throw ImageError.corrupt(path: name, reason: "invalid JPEG: no marker after the start-of-image bytes")
@@ -88,7 +90,7 @@ public enum ImageFile {
 
     // MARK: JPEG
 
-    static func decodeJPEG(_ data: Data, name: String) throws -> RGBImage {
+    static func decodeJPEG(_ data: Data, name: String, maxPixels: UInt64 = ImageFile.maxPixels) throws -> RGBImage {
         var out = cjpeg_image()
         let rc = data.withUnsafeBytes { raw in
             cjpeg_decode(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, maxPixels, maxScans, &out)
@@ -104,7 +106,7 @@ public enum ImageFile {
 
     // MARK: PNG
 
-    static func decodePNG(_ data: Data, name: String, background: (UInt8, UInt8, UInt8)) throws -> RGBImage {
+    static func decodePNG(_ data: Data, name: String, background: (UInt8, UInt8, UInt8), maxPixels: UInt64 = ImageFile.maxPixels) throws -> RGBImage {
         var out = cpng_image()
         let rc = data.withUnsafeBytes { raw in
             cpng_decode(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, maxPixels, &out)

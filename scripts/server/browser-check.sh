@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Starts `vlm serve` on a free loopback port and drives its page with headless Chromium
+# (browser_check.py, DevTools protocol): pick an image, Caption, wait for the streamed answer,
+# screenshot. Needs Debian's chromium (`apt-get install chromium`), a release build and the
+# embedded weights. Usage: bash scripts/server/browser-check.sh [image] [screenshot.png]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VLM=${VLM:-.build/release/vlm}
+IMAGE=${1:-Weights/samples/emoji_hedgehog.png}
+SHOT=${2:-server-page.png}
+VENV=${VLM_OPENAI_VENV:-.venv-openai}
+if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+"$VENV/bin/python" -c "import websocket" 2>/dev/null || "$VENV/bin/pip" install -q websocket-client
+command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium"; exit 1; }
+LOG=$(mktemp)
+"$VLM" serve --port 0 2> "$LOG" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
+PORT=""
+for _ in $(seq 1 600); do
+    PORT=$(sed -n 's#.*listening on http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$LOG" | head -1)
+    [ -n "$PORT" ] && break
+    kill -0 $SERVER 2>/dev/null || { cat "$LOG"; exit 1; }
+    sleep 0.1
+done
+[ -n "$PORT" ] || { echo "the server did not start"; cat "$LOG"; exit 1; }
+EXPECT=$("$VLM" caption "$IMAGE")
+"$VENV/bin/python" scripts/server/browser_check.py --url "http://127.0.0.1:$PORT/" --image "$IMAGE" --screenshot "$SHOT" --expect "$EXPECT"
+echo "access log:"; cat "$LOG"
