@@ -189,6 +189,8 @@ def concept_report(rows):
     return {"train_concepts": len(counts),
             "concepts_in_2plus_sources": len(multi),
             "concepts_3plus_renderings_2plus_sources": len(ge3_total),
+            "concepts_3plus_renderings_2plus_sources_not_flags": sum(1 for c in ge3_total if not c.startswith("flag of ")),
+            "concepts_in_3plus_sources": sum(1 for d in counts.values() if len(d) >= 3),
             "concepts_3plus_renderings_in_each_of_2plus_sources": len(ge3_each),
             "top_shared": [{"concept": c, "renderings": d} for c, d in top[:60]]}
 
@@ -210,15 +212,21 @@ def summary_table(stats, sources):
             cells.append(f"{img:>8d} /{smp:>8d} /{cv:>7d}")
         lines.append(f"{source:12s} " + " ".join(cells))
     c = stats["concepts"]
-    lines.append(f"train concepts {c['train_concepts']}; in >= 2 sources {c['concepts_in_2plus_sources']}; "
+    lines.append(f"train concepts (not shapes) {c['train_concepts']}; in >= 2 sources {c['concepts_in_2plus_sources']}; "
                  f">= 3 renderings in >= 2 sources {c['concepts_3plus_renderings_2plus_sources']} "
-                 f"(>= 3 in each of >= 2 sources: {c['concepts_3plus_renderings_in_each_of_2plus_sources']})")
+                 f"({c['concepts_3plus_renderings_2plus_sources_not_flags']} of them not flags; "
+                 f">= 3 in each of >= 2 sources: {c['concepts_3plus_renderings_in_each_of_2plus_sources']}; "
+                 f"in >= 3 sources: {c['concepts_in_3plus_sources']})")
+    lines.append("top shared: " + ", ".join(t["concept"] for t in c["top_shared"][:30]))
     lines.append("train qtypes: " + ", ".join(f"{k} {v}" for k, v in stats["train_qtypes"].items()))
     lines.append("conversations: " + "; ".join(
         f"{s} {v['lines']} lines, {v['answer_turns']} answers, {v['answer_words']} answer words"
         for s, v in stats["conversations"].items()))
     lines.append("seen_concept rows: " + "; ".join(f"{s} {v['seen']} seen / {v['unseen']} unseen"
                                                    for s, v in stats["seen_concept"].items()))
+    for split, per in stats["seen_concept_images"].items():
+        lines.append(f"seen_concept images {split}: " + ", ".join(
+            f"{src} {v['seen']}/{v['seen'] + v['unseen']}" for src, v in per.items()))
     return "\n".join(lines)
 
 
@@ -373,6 +381,10 @@ def main(argv=None):
     stats["seen_concept"] = {split: {"seen": sum(r["seen_concept"] for r in rows[split]),
                                      "unseen": sum(not r["seen_concept"] for r in rows[split])}
                              for split in ("val", "test")}
+    stats["seen_concept_images"] = {split: {src: {
+        "seen": len({r["image"] for r in rows[split] if r["source"] == src and r["seen_concept"]}),
+        "unseen": len({r["image"] for r in rows[split] if r["source"] == src and not r["seen_concept"]})}
+        for src in opts.sources} for split in ("val", "test")}
     answers = collections.Counter(r["answer"] for r in rows["train"] if "answer" in r)
     stats["train_top_answers"] = answers.most_common(25)
     stats["seconds"] = round(time.time() - t0, 1)

@@ -147,7 +147,7 @@ def _load(item):
 def render(item, rng, opts):
     import concepts
     cut = _load(item)
-    phrase = concepts.display_phrase(item["display"], proper=item["proper"])
+    phrase = concepts.caption_phrase(concept_name(item), proper=item["proper"])
     flip = flip_ok(item)
     out = []
     for _ in range(common.renderings_for(item["split"], opts.drawing_renderings, opts)):

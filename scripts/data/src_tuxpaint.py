@@ -165,7 +165,7 @@ NAME_OVERRIDES = {
     "animals/birds/cartoon/pengwin": "penguin", "animals/birds/cartoon/tux": "penguin",
     "vehicles/boxcar": "boxcar", "household/electronics/compact_disc": "compact disc",
     "military/vehicles/bradley": "armoured vehicle", "military/vehicles/infantry-stryker": "armoured vehicle",
-    "military/vehicles/ww2_german_gun": "cannon", "military/ammunition/old_naval_shell": "shell",
+    "military/vehicles/ww2_german_gun": "cannon", "military/ammunition/old_naval_shell": "artillery shell",
     "town/roadsigns/no_entry_sign": "no entry sign", "town/roadsigns/dead_end_sign": "dead end sign",
     "town/roadsigns/school_sign": "school sign", "town/roadsigns/roundabout": "roundabout sign",
     "town/roadsigns/blankroadsign": "road sign", "town/uk_post_box": "post box",
@@ -255,7 +255,7 @@ def render(item, rng, opts):
     import concepts
     im = _load(item)
     style = _style(item, im)
-    phrase = concepts.display_phrase(item["display"])
+    phrase = concepts.caption_phrase(concept_name(item))
     desc = common.sentence(item["text"])
     flip = flip_ok(item)
     out = []
