@@ -9,17 +9,22 @@ pysiogame, wamerican, librsvg2-bin). A missing package only skips its source, wi
     python3 scripts/data/build_dataset.py --out data --seed 0
 
 Writes under --out:
-    images/<source>/<id>.png   224x224 RGB PNGs (cut-outs composited onto backgrounds)
-    train.jsonl val.jsonl test.jsonl
-        {"image": "images/...png", "caption": "...", "source": "..."}  or
-        {"image": "images/...png", "question": "...", "answer": "...", "source": "..."}
+    images/<source>/<id>_<k>.png   224x224 RGB PNGs (cut-outs composited onto backgrounds)
+    train.jsonl val.jsonl test.jsonl   one sample a line:
+        {"image": "images/...png", "caption": "...", "source": "...", "concept": "...", "qtype": "caption"}  or
+        {"image": "images/...png", "question": "...", "answer": "...", "source": "...", "concept": "...",
+         "qtype": "shape_colour"}   (+ "seen_concept": true/false on val/test rows)
+    train-conv.jsonl val-conv.jsonl test-conv.jsonl   per image one caption conversation and one
+        multi-turn conversation of all its questions (LLaVA "conversations" records)
         (image paths are relative to the JSONL file)
-    stats.json                 counts per source / split / kind, notes on what was skipped
+    stats.json                 counts per source / split / kind / qtype, concepts, notes on what was skipped
 
 Split: sha1("<source>/<item-id>") -> 80/10/10 train/val/test, so all renderings of one stamp,
 emoji, drawing or photo stay on one side, and the split does not move when --seed changes.
+Train items get --renderings / --emoji-renderings / --drawing-renderings renderings (3 each),
+val/test items --eval-renderings (1).
 Deterministic: the same --seed and options give byte-identical JSONL and images.
-Re-running re-renders everything (a few minutes on 2 cores); images/<source>/ of each source
+Re-running re-renders everything (about 13 minutes on 2 busy cores with --scenes 8000); images/<source>/ of each source
 being built is emptied first so no stale renderings survive.
 """
 import argparse
@@ -38,15 +43,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import concepts  # noqa: E402
 import src_emoji  # noqa: E402
+import src_emojione  # noqa: E402
 import src_gcompris  # noqa: E402
 import src_openclipart  # noqa: E402
 import src_pysiogame  # noqa: E402
 import src_shapes  # noqa: E402
 import src_tuxpaint  # noqa: E402
 
-SOURCES = {m.NAME: m for m in (src_tuxpaint, src_gcompris, src_emoji, src_openclipart, src_pysiogame, src_shapes)}
+SOURCES = {m.NAME: m for m in (src_tuxpaint, src_gcompris, src_emoji, src_emojione, src_openclipart,
+                                src_pysiogame, src_shapes)}
 # Default item caps per source (after filtering), chosen so no source swamps the rest.
-DEFAULT_CAPS = {"emoji": 1200, "openclipart": 600}
+DEFAULT_CAPS = {"emoji": 1200, "emojione": 600, "openclipart": 600}
 SPLITS = ("train", "val", "test")
 
 _WORKER_OPTS = None
@@ -62,7 +69,7 @@ def parse_args(argv=None):
     p.add_argument("--sources", default=",".join(SOURCES),
                    help=f"comma-separated subset of: {', '.join(SOURCES)}")
     p.add_argument("--max-per-source", type=int, default=None,
-                   help="cap on items per source (overrides the defaults: emoji 1200, openclipart 600)")
+                   help="cap on items per source (overrides the defaults: emoji 1200, emojione 600, openclipart 600)")
     p.add_argument("--renderings", type=int, default=3,
                    help="renderings per train item of tuxpaint and gcompris (photos, stamps, word cut-outs)")
     p.add_argument("--emoji-renderings", type=int, default=3, help="renderings per train emoji")
@@ -253,7 +260,7 @@ def main(argv=None):
             for it in items:
                 it["concept"], it["display"] = concepts.normalise(mod.concept_name(it))
         collected[name] = (items, notes)
-    # capped sources keep first the items whose concept another source also shows
+    # capped sources keep first the items whose concept the most other sources also show
     concept_sources = collections.defaultdict(set)
     for name, (items, _) in collected.items():
         for it in items:
@@ -266,9 +273,11 @@ def main(argv=None):
         cap = opts.max_per_source if opts.max_per_source is not None else DEFAULT_CAPS.get(name)
         n_all = len(items)
         if cap is not None and len(items) > cap:
-            shared = [it["id"] for it in items if len(concept_sources.get(it.get("concept"), ())) > 1]
-            rest = [it["id"] for it in items if len(concept_sources.get(it.get("concept"), ())) <= 1]
-            order = common.stable_order(opts.seed, shared) + common.stable_order(opts.seed, rest)
+            n_src = {it["id"]: len(concept_sources.get(it.get("concept"), ())) for it in items}
+            shared = [i for i, n in n_src.items() if n > 1]
+            order = []
+            for n in sorted(set(n_src.values()), reverse=True):
+                order += common.stable_order(opts.seed, [i for i, m in n_src.items() if m == n])
             keep = set(order[:cap])
             items = [it for it in items if it["id"] in keep]
             notes.append(f"capped at {cap} of {n_all} items ({min(cap, len(shared))} of them with a concept "

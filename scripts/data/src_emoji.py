@@ -138,11 +138,16 @@ def render(item, rng, opts):
     cut = common.trim_alpha(common.load_rgba(item["png"]))
     if cut is None:
         raise ValueError(f"emoji {item['name']}: empty bitmap")
+    return render_cutout(item, cut, rng, opts, opts.emoji_renderings)
+
+
+def render_cutout(item, cut, rng, opts, n_train):
+    """Renderings of one emoji cut-out with its caption and questions (shared with `emojione`)."""
     name = item["name"]
     phrase = _phrase(item)
     flip = flip_ok(item)
     out = []
-    for _ in range(common.renderings_for(item["split"], opts.emoji_renderings, opts)):
+    for _ in range(common.renderings_for(item["split"], n_train, opts)):
         bg, _ = common.random_background(rng, opts.background_photos)
         obj = common.transform_cutout(cut, rng, flip)
         img = common.composite(obj, bg, rng, scale=(0.35, 0.85))
