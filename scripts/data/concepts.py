@@ -254,7 +254,7 @@ def display_phrase(display, plural_form=False, proper=False):
     France', 'Mercury' (proper names, capitalised displays), 'scissors' (plural-only words)."""
     import common
     low = display.lower()
-    if low.startswith("flag of "):
+    if low.startswith("flag of ") or re.fullmatch(r"letter \w", low):
         return "the " + display
     if proper or display[:1].isupper() or re.match(r"(the|a|an)\s", low):
         return display
