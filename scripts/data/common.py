@@ -229,8 +229,90 @@ def sentence(text):
 
 
 def caption(text):
-    return {"caption": text}
+    return {"caption": text, "qtype": "caption"}
 
 
-def qa(question, answer):
-    return {"question": question, "answer": answer}
+def qa(question, answer, qtype):
+    return {"question": question, "answer": answer, "qtype": qtype}
+
+
+# ---------------------------------------------------------------- renderings (augmentation)
+
+BACKGROUND_WORDS = {"solid": "plain", "gradient": "gradient", "noise": "textured", "photo": "blurred"}
+
+
+def renderings_for(split, n_train, opts):
+    """Number of renderings of one item: n_train for train items, --eval-renderings for val/test."""
+    return n_train if split == "train" else opts.eval_renderings
+
+
+def transform_cutout(cutout, rng, flip_ok, max_rotation=15.0):
+    """Random small rotation (within +-max_rotation degrees) and, when `flip_ok`, a horizontal flip
+    half of the time, of an RGBA cut-out; returns the trimmed result."""
+    im = cutout
+    if flip_ok and rng.random() < 0.5:
+        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    angle = rng.uniform(-max_rotation, max_rotation)
+    if abs(angle) > 0.5:
+        rot = im.rotate(angle, resample=Image.BICUBIC, expand=True)
+        t = trim_alpha(rot)
+        im = t if t is not None else im
+    return im
+
+
+def white_to_alpha(im, tolerance=28):
+    """An RGB drawing on white as an RGBA cut-out: the near-white region connected to the
+    border becomes transparent (flood fill from the border), the rest stays opaque."""
+    from PIL import ImageDraw
+    rgb = im.convert("RGB")
+    w, h = rgb.size
+    marker = rgb.copy()
+    sentinel = (255, 0, 254)
+    seeds = [(x, y) for x in range(0, w, max(1, w // 16)) for y in (0, h - 1)] + \
+            [(x, y) for y in range(0, h, max(1, h // 16)) for x in (0, w - 1)]
+    arr0 = np.asarray(rgb)
+    for x, y in seeds:
+        if arr0[y, x].min() >= 255 - tolerance and marker.getpixel((x, y)) != sentinel:
+            ImageDraw.floodfill(marker, (x, y), sentinel, thresh=tolerance)
+    m = np.asarray(marker)
+    bg = (m[..., 0] == 255) & (m[..., 1] == 0) & (m[..., 2] == 254)
+    alpha = np.where(bg, 0, 255).astype(np.uint8)
+    # shrink the mask by 1 px first: JPEG ringing leaves a light fringe just outside the outline
+    alpha_img = Image.fromarray(alpha, "L").filter(ImageFilter.MinFilter(3)).filter(ImageFilter.GaussianBlur(0.7))
+    out = rgb.convert("RGBA")
+    out.putalpha(alpha_img)
+    return out
+
+
+def _rotated_crop_size(w, h, angle_deg):
+    """Largest axis-aligned rectangle inside a w x h rectangle rotated by angle_deg."""
+    a = abs(np.deg2rad(angle_deg))
+    if w <= 0 or h <= 0:
+        return 0, 0
+    long_, short = max(w, h), min(w, h)
+    sin_a, cos_a = abs(np.sin(a)), abs(np.cos(a))
+    if short <= 2.0 * sin_a * cos_a * long_ or abs(sin_a - cos_a) < 1e-10:
+        x = 0.5 * short
+        wr, hr = (x / sin_a, x / cos_a) if w >= h else (x / cos_a, x / sin_a)
+    else:
+        cos_2a = cos_a * cos_a - sin_a * sin_a
+        wr, hr = (w * cos_a - h * sin_a) / cos_2a, (h * cos_a - w * sin_a) / cos_2a
+    return int(wr), int(hr)
+
+
+def transform_photo(im, rng, flip_ok, max_rotation=15.0):
+    """A rectangular photo, randomly flipped (when `flip_ok`) and rotated by a small angle, cropped
+    to the largest upright rectangle inside so no corner is empty."""
+    im = im.convert("RGB")
+    if flip_ok and rng.random() < 0.5:
+        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    angle = rng.uniform(-max_rotation, max_rotation)
+    if abs(angle) > 0.5:
+        w, h = im.size
+        rot = im.rotate(angle, resample=Image.BICUBIC, expand=True)
+        cw, ch = _rotated_crop_size(w, h, angle)
+        rw, rh = rot.size
+        x0, y0 = (rw - cw) // 2, (rh - ch) // 2
+        if cw > 16 and ch > 16:
+            im = rot.crop((x0, y0, x0 + cw, y0 + ch))
+    return im

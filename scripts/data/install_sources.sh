@@ -2,7 +2,7 @@
 # Installs the Debian packages that scripts/data/build_dataset.py reads its images and labels from.
 # Idempotent: packages already installed are left alone; a package the archive does not offer
 # is reported and skipped (the builder then skips that source with a message).
-# Needs root (or sudo) and apt access. Roughly 400 MB of downloads, ~700 MB installed (pysiogame pulls python3-pygame).
+# Needs root (or sudo) and apt access. Roughly 410 MB of downloads, ~730 MB installed (pysiogame pulls python3-pygame, ruby-gemojione ruby).
 #
 #   tuxpaint-stamps-default  photo/drawing stamps with English captions   (GPL-2+)
 #   gcompris-qt-data         GCompris activity data (Qt .rcc bundles)      (GPL-3+ / various)
@@ -11,6 +11,7 @@
 #   openclipart-png          Open Clip Art Library drawings as PNG         (public domain)
 #   openclipart-svg          the same drawings as SVG, with RDF titles     (public domain)
 #   pysiogame                art4apps labelled cartoon drawings            (images: public domain per debian/copyright)
+#   ruby-gemojione           EmojiOne 2 emoji artwork (SVG), a second emoji style (assets: CC-BY-SA-4.0; pulls ruby)
 #   wamerican                English word list, filters non-English clip-art titles (SCOWL, permissive)
 #   librsvg2-bin             rsvg-convert: rasterises SVG-only stamps / tiny clip-art PNGs  (tool, LGPL-2+)
 #
@@ -18,7 +19,7 @@
 set -uo pipefail
 
 pkgs=(tuxpaint-stamps-default gcompris-qt-data fonts-noto-color-emoji unicode-data
-      openclipart-png openclipart-svg pysiogame wamerican librsvg2-bin)
+      openclipart-png openclipart-svg pysiogame ruby-gemojione wamerican librsvg2-bin)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

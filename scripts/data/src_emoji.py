@@ -84,59 +84,83 @@ def collect(opts):
     return items, notes
 
 
-def _phrase(name):
-    """Noun phrase for captions: 'flag: France' -> 'the flag of France', 'dog' -> 'a dog'."""
-    m = re.match(r"flag: (.+)$", name)
-    if m:
-        return f"the flag of {m.group(1)}"
-    m = re.match(r"keycap: (.+)$", name)
-    if m:
-        return f"the keycap {m.group(1)}"
-    if ":" in name or name[:1].isupper() or re.match(r"(the|a|an)\s", name):
-        return name
-    last = name.split()[-1]
-    if last.endswith("s") and not last.endswith(("ss", "us", "is")):
-        return name  # plural-looking: 'chopsticks', 'people hugging'
-    return common.with_article(name)
+NO_FLIP_GROUPS = {"Flags", "Symbols"}
+NO_FLIP_SUBGROUPS = {"time", "book-paper", "mail", "money", "keycap", "alphanum", "computer", "phone",
+                     "sound", "light & video", "place-map", "writing", "office"}
+NO_FLIP_WORDS = re.compile(r"\b(left|right|arrow|keycap|letter|clock|o.clock|button|sign|symbol|flag|"
+                           r"map|globe|newspaper|calendar|ID|ATM|SOS|hand|point|pointing|backhand|writing)\b",
+                           re.I)
+
+
+def concept_name(item):
+    """The name the concept vocabulary normalises (the CLDR short name)."""
+    return item["name"]
+
+
+def flip_ok(item):
+    """A mirror image is still the same emoji: not for flags, symbols, text, clocks, hands
+    (the pointing direction is the meaning) or anything left/right."""
+    return not (item["group"] in NO_FLIP_GROUPS or item["subgroup"] in NO_FLIP_SUBGROUPS
+                or NO_FLIP_WORDS.search(item["name"]))
+
+
+def _phrase(item):
+    """Noun phrase for captions: 'the flag of France', 'a hedgehog', 'people hugging'."""
+    import concepts
+    display = item["display"]
+    name = item["name"]
+    if name.startswith("keycap:"):
+        return f"the keycap {display}"
+    if ":" in name and not name.startswith("flag:"):
+        return display
+    last = display.split()[-1].lower()
+    plural = last.endswith("s") and not last.endswith(("ss", "us", "is"))
+    return concepts.display_phrase(display, plural_form=plural)
+
+
+def questions(item, rng):
+    """Every applicable question for one emoji image, as (qtype, question, answer)."""
+    name, group, sub = item["display"], item["group"], item["subgroup"]
+    qs = [("what", rng.choice(["What is this emoji?", "Which emoji is this?", "What does this emoji show?"]), name),
+          ("category", "Which category is this emoji?", group),
+          ("subgroup", "Which subgroup is this emoji in?", sub.replace("-", " "))]
+    true_preds = [p for p, f in PREDICATES.items() if f(group, sub) is True]
+    false_preds = [p for p, f in PREDICATES.items() if f(group, sub) is False]
+    # one yes and one no question where both exist: balanced answers
+    if true_preds:
+        qs.append(("yes_no_group", QUESTION[rng.choice(true_preds)], "yes"))
+    if false_preds:
+        qs.append(("yes_no_group", QUESTION[rng.choice(false_preds)], "no"))
+    return qs
 
 
 def render(item, rng, opts):
     cut = common.trim_alpha(common.load_rgba(item["png"]))
     if cut is None:
         raise ValueError(f"emoji {item['name']}: empty bitmap")
-    name, group, sub = item["name"], item["group"], item["subgroup"]
-    phrase = _phrase(name)
+    return render_cutout(item, cut, rng, opts, opts.emoji_renderings)
+
+
+def render_cutout(item, cut, rng, opts, n_train):
+    """Renderings of one emoji cut-out with its caption and questions (shared with `emojione`)."""
+    name = item["name"]
+    phrase = _phrase(item)
+    flip = flip_ok(item)
     out = []
-    for _ in range(opts.emoji_renderings):
-        if rng.random() < 0.6:
-            bg = common.solid_background(common.random_colour(rng))
+    for _ in range(common.renderings_for(item["split"], n_train, opts)):
+        bg, _ = common.random_background(rng, opts.background_photos)
+        obj = common.transform_cutout(cut, rng, flip)
+        img = common.composite(obj, bg, rng, scale=(0.35, 0.85))
+        if opts.captions == "canonical":
+            cap = f"An emoji of {phrase}."
         else:
-            bg = common.gradient_background(rng)
-        img = common.composite(cut, bg, rng, scale=(0.35, 0.85))
-        forms = [f"An emoji of {phrase}.", f"An emoji showing {phrase}."]
-        if ":" in name:  # 'flag: France', 'keycap: 1', 'family: man, woman, boy'
-            forms.append(f"{name[0].upper() + name[1:]}." if phrase == name else f"{phrase[0].upper() + phrase[1:]}.")
-        else:
-            forms += [f"{name[0].upper() + name[1:]}.", f"The {name} emoji."]
-        samples = [common.caption(rng.choice(forms))]
-        r = rng.random()
-        if r < 0.35:
-            samples.append(common.qa(rng.choice(["What is this emoji?", "Which emoji is this?",
-                                                 "What does this emoji show?"]), name))
-        elif r < 0.55:
-            samples.append(common.qa("Which category is this emoji?", group))
-        elif r < 0.65:
-            samples.append(common.qa("Which subgroup is this emoji in?", sub.replace("-", " ")))
-        else:
-            true_preds = [p for p, f in PREDICATES.items() if f(group, sub) is True]
-            false_preds = [p for p, f in PREDICATES.items() if f(group, sub) is False]
-            # Balance yes and no: emoji with no true predicate get a 'no' question only
-            # part of the time (they are the majority), otherwise the name question.
-            if true_preds and (rng.random() < 0.5 or not false_preds):
-                samples.append(common.qa(QUESTION[rng.choice(true_preds)], "yes"))
-            elif false_preds and (true_preds or rng.random() < 0.12):
-                samples.append(common.qa(QUESTION[rng.choice(false_preds)], "no"))
+            forms = [f"An emoji of {phrase}.", f"An emoji showing {phrase}."]
+            if ":" in name:
+                forms.append(f"{phrase[0].upper() + phrase[1:]}.")
             else:
-                samples.append(common.qa("What is this emoji?", name))
+                forms += [f"{phrase[0].upper() + phrase[1:]}.", f"The {item['display']} emoji."]
+            cap = rng.choice(forms)
+        samples = [common.caption(cap)]
+        samples += [common.qa(q, a, qtype) for qtype, q, a in questions(item, rng)]
         out.append((img, samples))
     return out

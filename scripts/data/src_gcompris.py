@@ -227,49 +227,77 @@ def _bare(name):
     return re.sub(r"^(the|a|an)\s+", "", name)
 
 
-def _lang_samples(item, rng):
+def concept_name(item):
+    if item["kind"] == "word":
+        stem = item["stem"]
+        if stem in LANG_NUMBERS:
+            return common.NUMBER_WORDS[LANG_NUMBERS[stem]] if LANG_NUMBERS[stem] <= 10 else stem
+        if stem in LANG_COLOURS:
+            return f"{item['name']} paint"
+        if stem == "color":
+            return "paint"
+    if item["kind"] == "space":
+        return "sun" if item["name"] == "the Sun" else item["name"]
+    return item["name"]
+
+
+def flip_ok(item):
+    if item["kind"] == "word":
+        return item["stem"] not in LANG_NUMBERS
+    return item["group"] not in ("monument", "monuments", "landmark", "painting", "space")
+
+
+def _phrase(item):
+    import concepts
+    name = item["name"]
+    if re.match(r"(the|a|an)\s", name):
+        return name
+    return concepts.display_phrase(item["display"], plural_form=_is_plural(name))
+
+
+def _lang_samples(item, rng, canonical):
     stem, word = item["stem"], item["name"]
+    pick = (lambda xs: xs[0]) if canonical else rng.choice
     if stem in LANG_NUMBERS:
         n = LANG_NUMBERS[stem]
-        return [common.caption(rng.choice([f"The number {n}.", f"A colourful drawing of the number {word}.",
-                                           f"The digit{'s' if n > 9 else ''} {n}."])),
-                common.qa(rng.choice(["What number is this?", "Which number is shown?"]), str(n))]
+        return [common.caption(pick([f"A drawing of the number {word}.", f"The number {n}.",
+                                     f"The digit{'s' if n > 9 else ''} {n}."])),
+                common.qa(rng.choice(["What number is this?", "Which number is shown?"]), str(n), "number")]
     if stem in LANG_COLOURS:
-        return [common.caption(rng.choice([f"A pot of {word} paint.", f"A paint pot with {word} paint."])),
-                common.qa(rng.choice(["What colour is the paint?", "What color is the paint?"]), word)]
+        return [common.caption(pick([f"A pot of {word} paint.", f"A paint pot with {word} paint."])),
+                common.qa(rng.choice(["What colour is the paint?", "What color is the paint?"]), word, "paint_colour")]
     if stem == "color":
-        return [common.caption("Blobs of paint in many colours."),
-                common.qa("What is this?", "paint")]
+        return [common.caption("A drawing of paint in many colours."),
+                common.qa("What is this?", "paint", "what")]
     if stem in LANG_BODY:
-        return [common.caption(rng.choice([f"A cartoon showing the {word}.", f"A drawing of the {word}."])),
-                common.qa(rng.choice(["Which body part is shown?", "What part of the body is this?"]), word)]
+        return [common.caption(pick([f"A drawing of the {word}.", f"A cartoon showing the {word}."])),
+                common.qa(rng.choice(["Which body part is shown?", "What part of the body is this?"]), word, "what")]
+    phrase = _phrase(item) if stem not in ("flies",) else "flies"
     if stem in LANG_PEOPLE:
-        return [common.caption(rng.choice([f"A cartoon illustrating the word \"{word}\".",
-                                           f"A drawing of a {word}." if stem != "family" else "A drawing of a family."])),
-                common.qa("What word does this picture illustrate?", word)]
-    phrase = _np(word) if stem not in ("flies",) else "some flies"
-    return [common.caption(rng.choice([f"A cartoon of {phrase}.", f"A drawing of {phrase}.",
-                                       f"{phrase[0].upper() + phrase[1:]}."])),
-            common.qa(rng.choice(["What is this?", "What is shown in the picture?"]), word)]
+        return [common.caption(pick([f"A drawing of {phrase}.", f"A cartoon illustrating the word \"{word}\"."])),
+                common.qa("What word does this picture illustrate?", word, "what")]
+    return [common.caption(pick([f"A drawing of {phrase}.", f"A cartoon of {phrase}.",
+                                 f"{phrase[0].upper() + phrase[1:]}."])),
+            common.qa(rng.choice(["What is this?", "What is shown in the picture?"]), item["display"], "what")]
 
 
-def _photo_samples(item, rng):
+def _photo_samples(item, rng, canonical):
     name, kind, group = item["name"], item["kind"], item["group"]
-    phrase = _np(name)
+    phrase = _phrase(item)
     cap_phrase = phrase[0].upper() + phrase[1:]
-    caps = [f"A photo of {phrase}.", f"{cap_phrase}."]
     if kind == "painting":
-        caps = [item["description"] + ".", f"{name}, by Vincent van Gogh.", "A painting by Vincent van Gogh."]
-    elif group == "landmark":
-        caps = [f"{name[0].upper() + name[1:]}.", f"A photo of a famous place: {name}."]
+        caps = [f"A painting by Vincent van Gogh: {name}.", item["description"] + ".", f"{name}, by Vincent van Gogh."]
     elif kind == "space":
         caps = [f"A picture of {item['description']}.", f"{item['description'][0].upper() + item['description'][1:]}."]
-    elif item.get("description"):
-        caps.append(item["description"])
-    out = [common.caption(rng.choice(caps))]
+    elif group == "landmark":
+        caps = [f"A photo of {phrase}.", f"{cap_phrase}.", f"A photo of a famous place: {name}."]
+    else:
+        caps = [f"A photo of {phrase}.", f"{cap_phrase}."] + ([item["description"]] if item.get("description") else [])
+    out = [common.caption(caps[0] if canonical else rng.choice(caps))]
     if kind == "painting":
         out.append(common.qa(rng.choice(["Who painted this?", "Which painter made this picture?"]),
-                             "Vincent van Gogh"))
+                             "Vincent van Gogh", "painter"))
+        out.append(common.qa("Which painting is this?", name, "what"))
     else:
         q = {"monument": "Which monument is this?", "monuments": "Which monument is this?",
              "landmark": "What place is this?", "space": "What is this?"}.get(group, "What is this?")
@@ -277,11 +305,11 @@ def _photo_samples(item, rng):
         if group == "landmark":
             answer = re.sub(r"^(Panorama of|Courtyard of the Museum of)\s+", "", answer).split(",")[0]
             answer = re.sub(r"\s+(seen from|in|at)\s.*$", "", answer)
-        out.append(common.qa(q, answer))
-    if group in ("fish", "renewable energy", "tools", "household objects", "monuments") and rng.random() < 0.5:
-        out.append(common.qa("Which category does this belong to?", group))
-    if group == "animal" and rng.random() < 0.3:
-        out.append(common.qa("Is this an animal?", "yes"))
+        elif group not in ("monument", "monuments", "space"):
+            answer = item["display"]
+        out.append(common.qa(q, answer, "what"))
+    if group in ("fish", "renewable energy", "tools", "household objects", "monuments"):
+        out.append(common.qa("Which category does this belong to?", group, "category"))
     return out
 
 
@@ -289,16 +317,21 @@ def render(item, rng, opts):
     im = Image.open(io.BytesIO(item["data"]))
     im.load()
     out = []
+    canonical = opts.captions == "canonical"
+    flip = flip_ok(item)
+    n = common.renderings_for(item["split"], opts.renderings, opts)
     if item["kind"] == "word":
         cut = common.trim_alpha(im.convert("RGBA"))
         if cut is None:
             raise ValueError(f"gcompris {item['id']}: no visible pixels")
-        for _ in range(opts.renderings):
-            bg, _ = common.random_background(rng, opts.background_photos, kinds=("solid", "gradient", "noise"))
-            out.append((common.composite(cut, bg, rng, scale=(0.6, 0.95)), _lang_samples(item, rng)))
+        for _ in range(n):
+            bg, _ = common.random_background(rng, opts.background_photos)
+            obj = common.transform_cutout(cut, rng, flip)
+            out.append((common.composite(obj, bg, rng, scale=(0.6, 0.95)), _lang_samples(item, rng, canonical)))
         return out
-    for _ in range(opts.renderings):
-        out.append((common.fit_photo(im, rng), _photo_samples(item, rng)))
+    for _ in range(n):
+        photo = common.transform_photo(im, rng, flip)
+        out.append((common.fit_photo(photo, rng), _photo_samples(item, rng, canonical)))
     return out
 
 

@@ -101,20 +101,20 @@ def collect(opts):
     return items, notes
 
 
-def _phrase(item):
-    """Caption noun phrase and the short answer for 'What is this?'."""
+def concept_name(item):
     t = item["title"].strip()
     if item["flag"]:
-        country = " ".join(w if w.isupper() else w.capitalize() for w in t.split())
-        return f"the flag of {country}", f"the flag of {country}"
-    if item["proper"]:
-        return t, t
-    low = t.lower()
-    if re.match(r"(a|an|the|some)\s", low):
-        return low, re.sub(r"^(a|an|the|some)\s+", "", low)
-    last = low.split()[-1]
-    plural = last.endswith("s") and not last.endswith(("ss", "us", "is"))
-    return (low if plural else common.with_article(low)), low
+        return "flag of " + " ".join(w if w.isupper() else w.capitalize() for w in t.split())
+    return t if item["proper"] else t.lower()
+
+
+NO_FLIP = re.compile(r"\b(left|right|letter|number|sign|flag|map|text|clock|arrow|alphabet|word|digit)\b", re.I)
+
+
+def flip_ok(item):
+    return not (item["flag"] or item["proper"] or item["id"].startswith(("signs_and_symbols", "education/",
+                                                                       "computer/", "office/"))
+                or NO_FLIP.search(item["title"]) or "/flags/" in item["id"])
 
 
 MAX_PNG_PIXELS = 4_000_000  # a few shipped PNGs are 16000 px tall: re-render their SVG instead
@@ -145,20 +145,30 @@ def _load(item):
 
 
 def render(item, rng, opts):
+    import concepts
     cut = _load(item)
-    phrase, answer = _phrase(item)
+    phrase = concepts.caption_phrase(concept_name(item), proper=item["proper"])
+    flip = flip_ok(item)
     out = []
-    for _ in range(opts.drawing_renderings):
-        white = rng.random() < 0.75
-        bg = common.solid_background((255, 255, 255) if white else common.random_colour(rng, 215, 255))
-        img = common.composite(cut, bg, rng, scale=(0.6, 0.95))
-        samples = [common.caption(rng.choice([
-            f"A drawing of {phrase}.",
-            f"Clip art of {phrase}.",
-            f"{phrase[0].upper() + phrase[1:]}.",
-            f"A drawing of {phrase} on a white background." if white else f"A drawing of {phrase}.",
-        ]))]
-        samples.append(common.qa(rng.choice(["What is this?", "What does this drawing show?",
-                                             "What is shown in the picture?"]), answer))
+    for _ in range(common.renderings_for(item["split"], opts.drawing_renderings, opts)):
+        # the clip-art style is black-outlined drawings on white: keep white for half of them
+        r = rng.random()
+        if r < 0.35:
+            bg, bg_kind = common.solid_background((255, 255, 255)), "white"
+        elif r < 0.5:
+            bg, bg_kind = common.solid_background(common.random_colour(rng, 215, 255)), "tint"
+        else:
+            bg, bg_kind = common.random_background(rng, opts.background_photos)
+        obj = common.transform_cutout(cut, rng, flip)
+        img = common.composite(obj, bg, rng, scale=(0.6, 0.95))
+        if opts.captions == "canonical":
+            cap = f"A drawing of {phrase}."
+        else:
+            cap = rng.choice([f"A drawing of {phrase}.", f"Clip art of {phrase}.", f"{phrase[0].upper() + phrase[1:]}.",
+                              f"A drawing of {phrase} on a white background." if bg_kind == "white"
+                              else f"A drawing of {phrase}."])
+        samples = [common.caption(cap),
+                   common.qa(rng.choice(["What is this?", "What does this drawing show?", "What is shown in the picture?"]),
+                             item["display"], "what")]
         out.append((img, samples))
     return out

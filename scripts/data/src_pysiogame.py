@@ -46,35 +46,49 @@ def collect(opts):
     return items, []
 
 
-def _phrase(word):
-    last = word.split()[-1]
-    plural = last.endswith("s") and not last.endswith(("ss", "us", "is"))
-    if word in MASS or word in PLURAL or plural:
-        return word
-    return common.with_article(word)
+def concept_name(item):
+    return item["word"]
+
+
+NO_FLIP_WORDS = {"left", "right", "write", "read", "clock", "watch", "map", "calendar", "book", "newspaper",
+                 "sign", "letter", "computer", "keyboard", "television"}
+
+
+def flip_ok(item):
+    return not any(w in NO_FLIP_WORDS for w in item["word"].split())
 
 
 def render(item, rng, opts):
+    import concepts
     im = Image.open(item["path"]).convert("RGB")
+    cut = common.trim_alpha(common.white_to_alpha(im))
+    if cut is None:
+        raise ValueError(f"{item['path']}: blank drawing")
     word, cat = item["word"], item["category"]
     cat_name = CATEGORY_NAMES.get(cat, cat)
+    flip = flip_ok(item)
     out = []
-    for _ in range(opts.drawing_renderings):
-        # the drawings sit on white: shrink a little and place on a white canvas
-        side = int(common.SIZE * rng.uniform(0.75, 1.0))
-        small = im.resize((side, side), Image.LANCZOS)
-        canvas = Image.new("RGB", (common.SIZE, common.SIZE), (255, 255, 255))
-        canvas.paste(small, (rng.randint(0, common.SIZE - side), rng.randint(0, common.SIZE - side)))
+    for _ in range(common.renderings_for(item["split"], opts.drawing_renderings, opts)):
+        # the drawings sit on white: cut out (flood fill from the border) and composite, or keep
+        # them on white (their own style) a third of the time
+        if rng.random() < 0.35:
+            bg = common.solid_background((255, 255, 255))
+        else:
+            bg, _ = common.random_background(rng, opts.background_photos)
+        obj = common.transform_cutout(cut, rng, flip)
+        img = common.composite(obj, bg, rng, scale=(0.6, 0.95))
         if cat in VERB_CATEGORIES:
             caps = [f"A drawing illustrating the word \"{word}\".", f"A cartoon that shows \"{word}\"."]
-            q = ("Which word does this drawing illustrate?", word)
+            q = ("Which word does this drawing illustrate?", word, "what")
         else:
-            phrase = _phrase(word)
+            last = word.split()[-1]
+            plural = word in PLURAL or (last.endswith("s") and not last.endswith(("ss", "us", "is")))
+            phrase = word if (word in MASS or plural) else concepts.display_phrase(item["display"])
             caps = [f"A drawing of {phrase}.", f"A cartoon of {phrase}.", f"{phrase[0].upper() + phrase[1:]}."]
-            q = (rng.choice(["What is this?", "What is shown in the picture?"]), word)
-        samples = [common.caption(rng.choice(caps)), common.qa(*q)]
-        if rng.random() < 0.35:
-            samples.append(common.qa(rng.choice(["Which category does this belong to?", "Which category is this?"]),
-                                     cat_name))
-        out.append((canvas, samples))
+            q = (rng.choice(["What is this?", "What is shown in the picture?"]), item["display"], "what")
+        cap = caps[0] if opts.captions == "canonical" else rng.choice(caps)
+        samples = [common.caption(cap), common.qa(*q),
+                   common.qa(rng.choice(["Which category does this belong to?", "Which category is this?"]),
+                             cat_name, "category")]
+        out.append((img, samples))
     return out

@@ -146,15 +146,44 @@ def make_scene(rng):
             colour, shape = rng.choice([(o["colour"], o["shape"]) for o in objs])
         else:
             colour, shape = rng.choice(allowed), rng.choice(SHAPES)
-        objs.append({"shape": shape, "colour": colour, "x": cx, "y": cy, "r": r})
+        rgb = _jitter(rng, common.NAMED_COLOURS[colour])
+        for _ in range(20):  # the drawn (jittered) colour must contrast too
+            if _dist(rgb, bg_mean) >= MIN_CONTRAST:
+                break
+            rgb = _jitter(rng, common.NAMED_COLOURS[colour])
+        else:
+            rgb = common.NAMED_COLOURS[colour]
+        objs.append({"shape": shape, "colour": colour, "x": cx, "y": cy, "r": r, "rgb": rgb})
     big = bg.resize((common.SIZE * SS, common.SIZE * SS), Image.NEAREST)
     d = ImageDraw.Draw(big)
     for o in objs:
         rot = rng.uniform(-0.2, 0.2) if o["shape"] in ("triangle", "star", "pentagon") else \
             (rng.uniform(0, math.pi / 3) if o["shape"] == "hexagon" else 0.0)
-        _draw_shape(d, o["shape"], o["x"], o["y"], o["r"], _jitter(rng, common.NAMED_COLOURS[o["colour"]]), rot)
+        _draw_shape(d, o["shape"], o["x"], o["y"], o["r"], o["rgb"], rot)
     img = big.resize((common.SIZE, common.SIZE), Image.LANCZOS)
+    _check_colours(img, objs, bg_name)
     return img, objs, bg_name
+
+
+def nearest_colour(rgb, names=None):
+    names = names or common.NAMED_COLOURS
+    return min(names, key=lambda n: _dist(common.NAMED_COLOURS[n], rgb))
+
+
+def _check_colours(img, objs, bg_name):
+    """Every answer about colour must be what the pixels say: the pixel at each shape's centre is
+    nearest to its named colour, and so is the background's mean colour away from the shapes."""
+    for o in objs:
+        px = img.getpixel((int(o["x"]), int(o["y"] + (o["r"] * 0.1 if o["shape"] == "triangle" else 0))))
+        if nearest_colour(px) != o["colour"]:
+            raise ValueError(f"colour check: {o['colour']} {o['shape']} drawn as {px}")
+        if _dist(px, common.NAMED_COLOURS[o["colour"]]) > 40:
+            raise ValueError(f"colour check: {o['colour']} {o['shape']} drawn as {px}, too far from its name")
+    if bg_name:
+        px = img.getpixel((1, 1))
+        covered = any(_dist((1, 1), (o["x"], o["y"])) < o["r"] + 2 for o in objs)
+        if not covered and nearest_colour(px) != bg_name:
+            raise ValueError(f"colour check: background {bg_name} drawn as {px}")
 
 
 def _groups(objs):
@@ -179,17 +208,17 @@ def _refs(objs):
     return out
 
 
-def captions(objs, bg_name, rng):
+def captions(objs, bg_name, rng, canonical):
     groups = _groups(objs)
     lst = _list_phrase(groups)
     n = len(objs)
+    on = f"on {common.article(bg_name)} {bg_name} background" if bg_name else "on a textured background"
+    if canonical:
+        return common.sentence(f"{lst} {on}")
     forms = [common.sentence(lst),
              f"There {'is' if groups[0][1] == 1 else 'are'} {lst}.",
-             f"A picture of {common.NUMBER_WORDS[n]} shape{'s' if n > 1 else ''}: {lst}."]
-    if bg_name:
-        forms.append(common.sentence(f"{lst} on {common.article(bg_name)} {bg_name} background"))
-    else:
-        forms.append(common.sentence(f"{lst} on a textured background"))
+             f"A picture of {common.NUMBER_WORDS[n]} shape{'s' if n > 1 else ''}: {lst}.",
+             common.sentence(f"{lst} {on}")]
     if n == 1:
         o = objs[0]
         size = "small" if o["r"] < 32 else ("big" if o["r"] > 64 else None)
@@ -198,59 +227,79 @@ def captions(objs, bg_name, rng):
     return rng.choice(forms)
 
 
+def concept_of(objs):
+    """The scene's concept: its distinct kinds of shape, sorted ('blue star, red circle')."""
+    return ", ".join(sorted({f"{o['colour']} {o['shape']}" for o in objs}))
+
+
 def questions(objs, bg_name, rng):
-    """All exact questions that apply to this scene, as (question, answer) pairs."""
+    """Every exact question that applies to this scene, as (qtype, question, answer)."""
     qs = []
     n = len(objs)
-    shapes_present = {o["shape"] for o in objs}
-    colours_present = {o["colour"] for o in objs}
-    qs.append((rng.choice(["How many shapes are there?", "How many shapes are in the picture?",
-                           "How many objects are there?"]), str(n)))
-    s = rng.choice(sorted(shapes_present))
-    qs.append((f"How many {_plural(s)} are there?", str(sum(o["shape"] == s for o in objs))))
+    shapes_present = sorted({o["shape"] for o in objs})
+    colours_present = sorted({o["colour"] for o in objs})
+    qs.append(("count_total", rng.choice(["How many shapes are there?", "How many shapes are in the picture?",
+                                          "How many objects are there?"]), str(n)))
+    for s in shapes_present:
+        qs.append(("count_shape", f"How many {_plural(s)} are there?", str(sum(o["shape"] == s for o in objs))))
     absent = [x for x in SHAPES if x not in shapes_present]
-    if absent and rng.random() < 0.3:
-        qs.append((f"How many {_plural(rng.choice(absent))} are there?", "0"))
-    c = rng.choice(sorted(colours_present))
-    if n > 1:
-        qs.append((f"How many {c} shapes are there?", str(sum(o["colour"] == c for o in objs))))
-    for o in objs:
+    if absent:
+        qs.append(("count_absent", f"How many {_plural(rng.choice(absent))} are there?", "0"))
+    for c in colours_present:
+        qs.append(("count_colour", f"How many {c} shapes are there?", str(sum(o["colour"] == c for o in objs))))
+    for o in sorted(objs, key=lambda o: (o["shape"], o["colour"])):
         if sum(p["shape"] == o["shape"] for p in objs) == 1:
-            qs.append((rng.choice([f"What colour is the {o['shape']}?", f"What color is the {o['shape']}?"]),
+            qs.append(("shape_colour", rng.choice([f"What colour is the {o['shape']}?", f"What color is the {o['shape']}?"]),
                        o["colour"]))
         if sum(p["colour"] == o["colour"] for p in objs) == 1:
-            qs.append((f"Which shape is {o['colour']}?", o["shape"]))
+            qs.append(("colour_shape", f"Which shape is {o['colour']}?", o["shape"]))
     if n == 1:
-        qs.append((rng.choice(["What shape is this?", "What is the shape?", "Which shape is shown?"]),
+        qs.append(("what_shape", rng.choice(["What shape is this?", "What is the shape?", "Which shape is shown?"]),
                    objs[0]["shape"]))
-        qs.append((rng.choice(["What colour is this shape?", "What color is the shape?"]), objs[0]["colour"]))
+        qs.append(("shape_colour", rng.choice(["What colour is this shape?", "What color is the shape?"]),
+                   objs[0]["colour"]))
     refs = _refs(objs)
-    pairs = [(i, j) for i in range(n) for j in range(n) if i != j and refs[i] and refs[j]]
-    rng.shuffle(pairs)
-    for i, j in pairs[:2]:
-        a, b = objs[i], objs[j]
-        if abs(a["x"] - b["x"]) >= SEPARATION:
-            qs.append((f"Is the {refs[i]} left or right of the {refs[j]}?", "left" if a["x"] < b["x"] else "right"))
-        if abs(a["y"] - b["y"]) >= SEPARATION:
-            qs.append((f"Is the {refs[i]} above or below the {refs[j]}?", "above" if a["y"] < b["y"] else "below"))
-    # yes/no existence, balanced
+    for i in range(n):
+        for j in range(i + 1, n):
+            if not (refs[i] and refs[j]):
+                continue
+            a, b = (i, j) if rng.random() < 0.5 else (j, i)
+            oa, ob = objs[a], objs[b]
+            if abs(oa["x"] - ob["x"]) >= SEPARATION:
+                qs.append(("left_right", f"Is the {refs[a]} left or right of the {refs[b]}?",
+                           "left" if oa["x"] < ob["x"] else "right"))
+            a, b = (i, j) if rng.random() < 0.5 else (j, i)
+            oa, ob = objs[a], objs[b]
+            if abs(oa["y"] - ob["y"]) >= SEPARATION:
+                qs.append(("above_below", f"Is the {refs[a]} above or below the {refs[b]}?",
+                           "above" if oa["y"] < ob["y"] else "below"))
+    # yes/no existence, balanced: one yes, one no
     o = rng.choice(objs)
-    qs.append((f"Is there {common.article(o['colour'])} {o['colour']} {o['shape']}?", "yes"))
-    for _ in range(20):
-        c2, s2 = rng.choice(COLOURS), rng.choice(SHAPES)
+    qs.append(("exists_yes", f"Is there {common.article(o['colour'])} {o['colour']} {o['shape']}?", "yes"))
+    for _ in range(50):
+        # a near miss half of the time (a present colour or a present shape), so 'no' needs both
+        if rng.random() < 0.5:
+            p = rng.choice(objs)
+            c2, s2 = (p["colour"], rng.choice(SHAPES)) if rng.random() < 0.5 else (rng.choice(COLOURS), p["shape"])
+        else:
+            c2, s2 = rng.choice(COLOURS), rng.choice(SHAPES)
         if not any(p["colour"] == c2 and p["shape"] == s2 for p in objs):
-            qs.append((f"Is there {common.article(c2)} {c2} {s2}?", "no"))
+            qs.append(("exists_no", f"Is there {common.article(c2)} {c2} {s2}?", "no"))
             break
     if bg_name:
-        qs.append((rng.choice(["What colour is the background?", "What color is the background?"]), bg_name))
+        qs.append(("bg_colour", rng.choice(["What colour is the background?", "What color is the background?"]), bg_name))
     return qs
 
 
 def render(item, rng, opts):
     img, objs, bg_name = make_scene(rng)
-    samples = [common.caption(captions(objs, bg_name, rng))]
+    concept = concept_of(objs)
+    samples = [common.caption(captions(objs, bg_name, rng, opts.captions == "canonical"))]
     qs = questions(objs, bg_name, rng)
-    k = min(len(qs), opts.scene_questions)
-    for q, a in rng.sample(qs, k):
-        samples.append(common.qa(q, a))
+    if opts.scene_questions != "all":
+        qs = rng.sample(qs, min(len(qs), opts.scene_questions))
+    for t, q, a in qs:
+        samples.append(common.qa(q, a, t))
+    for smp in samples:
+        smp["concept"] = concept
     return [(img, samples)]

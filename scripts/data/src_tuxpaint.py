@@ -139,46 +139,140 @@ def _tint(im, colour):
     return Image.fromarray(out, "RGBA")
 
 
+# Stamps whose description names nothing usable (a joke, an instruction): the concept by hand.
+NAME_OVERRIDES = {
+    "naturalforces/explosion": "explosion", "vehicles/flight/planes/cartoon/plane": "airplane",
+    "vehicles/farming/cartoon/tux_tractor": "tractor", "food/vegetables/tomato": "tomato",
+    "vehicles/emergency/sedan_police": "police car", "seasonal/clover": "four leaf clover",
+    "vehicles/ship/cartoon/bathyscape": "submarine", "animals/birds/cartoon/penguin_with_spider": "penguin",
+    "animals/insects/cartoon/spider_fly": "spider", "town/roadsigns/give_way_sign": "give way sign",
+    "town/roadsigns/yield": "yield sign", "town/roadsigns/stop": "stop sign",
+    "town/roadsigns/stoplight_01_red": "traffic light", "town/roadsigns/stoplight_02_yellow": "traffic light",
+    "town/roadsigns/stoplight_03_green": "traffic light", "symbols/recycle": "recycling symbol",
+    "seasonal/hanukkah/menorah": "menorah", "medical/stethoscope": "stethoscope",
+    "animals/insects/hoverfly": "hoverfly", "animals/fish/lionfish": "lionfish",
+    "animals/fish/bluegroper": "blue groper", "sports/cartoon/football_helmet_front": "football helmet",
+    "sports/cartoon/football_helmet_side": "football helmet", "military/final-roll-call": "memorial",
+    "vehicles/locomotive/cartoon/boxcar": "boxcar", "vehicles/locomotive/cartoon/tanker": "tank car",
+    "vehicles/locomotive/cartoon/tender": "tender", "vehicles/locomotive/cartoon/caboose": "caboose",
+    "vehicles/construction/dumper": "dumper", "vehicles/construction/cartoon/bulldozer": "bulldozer",
+    "plants/trees/rambutan": "tree", "plants/mushrooms/cep-2": "cep", "household/wheelie_bin": "wheelie bin",
+    "household/toilet": "toilet", "seasonal/shamrock": "shamrock", "seasonal/christmas/Candy_cane_photo_1":
+    "candy cane", "seasonal/christmas/Candy_cane_photo_2": "candy cane",
+    "seasonal/christmas/Christmas_pudding": "christmas pudding", "seasonal/christmas/Mince_Pie": "mince pie",
+    "seasonal/christmas/Roast_turkey": "roast turkey", "seasonal/christmas/German_Christmas_toy": "wooden toy",
+    "animals/dinosaur/cartoon/dinosaurSings": "dinosaur", "animals/mammals/cats/cartoon/lion": "lion",
+    "animals/birds/cartoon/pengwin": "penguin", "animals/birds/cartoon/tux": "penguin",
+    "vehicles/boxcar": "boxcar", "household/electronics/compact_disc": "compact disc",
+    "military/vehicles/bradley": "armoured vehicle", "military/vehicles/infantry-stryker": "armoured vehicle",
+    "military/vehicles/ww2_german_gun": "cannon", "military/ammunition/old_naval_shell": "artillery shell",
+    "town/roadsigns/no_entry_sign": "no entry sign", "town/roadsigns/dead_end_sign": "dead end sign",
+    "town/roadsigns/school_sign": "school sign", "town/roadsigns/roundabout": "roundabout sign",
+    "town/roadsigns/blankroadsign": "road sign", "town/uk_post_box": "post box",
+    "town/cartoon/docks": "docks", "town/houses/cartoon/cave_entrance": "cave",
+    "vehicles/7spoke256": "wheel", "people/cartoon/woman_dancing": "woman dancing",
+    "symbols/math/operators/op0_plus": "plus sign", "symbols/math/operators/op1_minus": "minus sign",
+    "symbols/math/operators/op2_multiply": "multiplication sign", "symbols/math/operators/op3_divide": "division sign",
+    "symbols/math/operators/op4_equals": "equals sign", "symbols/math/operators/op5_notequals": "not equal sign",
+    "symbols/math/operators/op6_lessthan": "less-than sign", "symbols/math/operators/op7_greaterthan": "greater-than sign",
+    "symbols/math/operators/op8_lessthanequal": "less-than-or-equal sign",
+    "symbols/math/operators/op9_greaterthanequal": "greater-than-or-equal sign",
+    "household/recyclingbox": "recycling box", "household/recyclingbox2": "recycling box",
+    "medical/digitalthermometer": "thermometer", "clothes/bluejeans1": "jeans", "clothes/bellbottoms": "bell bottoms",
+    "food/fruit/orange_seville": "seville orange", "town/houses/cartoon/tower_flag_red": "tower",
+    "town/houses/cartoon/tower_round_flag": "tower", "space/moon/moon_crescent": "moon",
+    "space/spacewalk": "astronaut", "seasonal/easter/bunny-egg": "rabbit", "seasonal/easter/chick-hatched": "chick",
+    "plants/flowers/flower9": "flower", "plants/flowers/anemone_red": "anemone", "people/toys/grannysmith": "rag doll",
+    "household/electronics/mouse": "computer mouse", "vehicles/flight/cartoon/eddieCopter": "helicopter",
+    "seasonal/hanukkah/dreydl-gimmel": "dreidel", "seasonal/hanukkah/dreydl-hay": "dreidel",
+    "seasonal/hanukkah/dreydl-nun": "dreidel", "seasonal/hanukkah/dreydl-shin": "dreidel",
+    "space/voyager2": "space probe", "animals/mammals/bears/toys/edward_bear": "teddy bear",
+}
+# Capitalised first words of descriptions that are names, not sentence starts.
+PROPER_FIRST = {"Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune", "Pluto",
+                "Santa", "US", "Canadian", "European", "Japanese", "F-22", "Voyager-2", "Adenium",
+                "Anthurium", "Appooppan", "Hibiscus", "UK", "T-intersection", "Jack-o'-lantern"}
+NOT_A_NAME = re.compile(
+    r"\b(you|your|is|are|was|were|means|me|my|say|eat|enter|remember|put|give|we|it|its|it's|this|that|"
+    r"there|here|because|let|lets|resembles|carries|carry|pushes|stands|used|called|take|do)\b", re.I)
+
+
+def concept_name(item):
+    """The thing a stamp shows, from its description: the noun phrase of its first sentence
+    ('A laptop computer.  Tap. Tap.' -> 'laptop computer'), a table for the jokes and
+    instructions, else the file name ('food/bread' -> 'bread')."""
+    name = _concept_name(item)
+    first = name.split(" ")[0]
+    if first[:1].isupper() and first not in PROPER_FIRST and first[1:] == first[1:].lower():
+        name = name[0].lower() + name[1:]
+    return name
+
+
+def _concept_name(item):
+    if item["id"] in NAME_OVERRIDES:
+        return NAME_OVERRIDES[item["id"]]
+    if item["id"].startswith("symbols/chess/"):
+        return "chess " + _first_line_name(item).lower()
+    return _first_line_name(item)
+
+
+def _first_line_name(item):
+    np_ = _noun_phrase(item["text"])
+    if np_:
+        return np_[0]
+    first = re.split(r"[.!?(\u2014]|\s-\s", item["text"])[0].strip(" \"'\u201c\u201d")
+    words = first.split()
+    starts_det = bool(re.match(r"(a|an|the|some|our|another)\s", first, re.I))
+    if words and len(words) <= (6 if starts_det else 4) and not NOT_A_NAME.search(first):
+        return first
+    stem = os.path.basename(item["id"])
+    stem = re.sub(r"([-_]?(\d+|photo|outline|front|side|cartoon|[ab]))+$", "", stem)
+    stem = re.sub(r"^\d+[-_]?", "", stem)
+    return re.sub(r"[_-]+", " ", stem).strip() or item["id"]
+
+
+FLIP_NEVER = ("symbols/", "town/roadsigns/", "people/body_parts/manga_eye")
+FLIP_WORDS = re.compile(r"\b(left|right|letter|number|sign|flag|clock|map|coin|dollar|euro|yen|note)\b", re.I)
+
+
+def flip_ok(item):
+    return not (item["colorable"] or item["id"].startswith(FLIP_NEVER) or FLIP_WORDS.search(item["text"])
+                or "money" in item["id"] or "flag" in item["id"])
+
+
+def questions(item, style, rng):
+    cat = CATEGORY_NAMES.get(item["category"], item["category"])
+    qs = [("what", rng.choice(["What is this?", "What is shown in the picture?", "What is in this image?",
+                               "Name the object in the picture."]), item["display"]),
+          ("category", rng.choice(["Which category does this belong to?", "What kind of thing is this?",
+                                   "Which category is this?"]), cat)]
+    if style != "picture":
+        qs.append(("photo_or_drawing", "Is this a photo or a drawing?", style))
+    return qs
+
+
 def render(item, rng, opts):
+    import concepts
     im = _load(item)
     style = _style(item, im)
-    photo = style == "photo"
-    renderings = opts.renderings if photo else max(1, (opts.renderings + 1) // 2)
-    np_ = _noun_phrase(item["text"])
+    phrase = concepts.caption_phrase(concept_name(item))
     desc = common.sentence(item["text"])
-    cat = CATEGORY_NAMES.get(item["category"], item["category"])
-    kind_word = style
+    flip = flip_ok(item)
     out = []
-    for k in range(renderings):
+    for k in range(common.renderings_for(item["split"], opts.renderings, opts)):
         obj = im
         if item["colorable"]:
             obj = _tint(im, common.random_colour(rng, 0, 200))
+        obj = common.transform_cutout(obj, rng, flip)
         bg, bg_kind = common.random_background(rng, opts.background_photos)
-        bg_word = {"solid": "plain", "gradient": "gradient", "noise": "textured", "photo": "blurred"}[bg_kind]
         img = common.composite(obj, bg, rng, scale=(0.5, 0.92))
-        samples = []
-        if np_:
-            name, phrase = np_
-            cap_phrase = phrase[0].upper() + phrase[1:]
-            samples.append(common.caption(rng.choice([
-                desc,
-                f"A {kind_word} of {phrase}.",
-                f"{cap_phrase}.",
-                f"This is {phrase}.",
-                f"{cap_phrase} on a {bg_word} background.",
-            ])))
-            samples.append(common.qa(rng.choice([
-                "What is this?", "What is shown in the picture?", "What is in this image?",
-                "Name the object in the picture.",
-            ]), name))
+        if opts.captions == "canonical":
+            cap = f"A {style} of {phrase}."
         else:
-            samples.append(common.caption(desc))
-        if rng.random() < 0.35:
-            samples.append(common.qa(rng.choice([
-                "Which category does this belong to?", "What kind of thing is this?",
-                "Which category is this?",
-            ]), cat))
-        if style != "picture" and rng.random() < 0.2:
-            samples.append(common.qa("Is this a photo or a drawing?", style))
+            cap_phrase = phrase[0].upper() + phrase[1:]
+            cap = rng.choice([desc, f"A {style} of {phrase}.", f"{cap_phrase}.", f"This is {phrase}.",
+                              f"{cap_phrase} on a {common.BACKGROUND_WORDS[bg_kind]} background."])
+        samples = [common.caption(cap)]
+        samples += [common.qa(q, a, t) for t, q, a in questions(item, style, rng)]
         out.append((img, samples))
     return out
