@@ -409,8 +409,10 @@ public final class Trainer {
             moments.append(("optimizer.m." + name, projector.params.shapes[i], optimizer.m[i].toArray()))
             moments.append(("optimizer.v." + name, projector.params.shapes[i], optimizer.v[i].toArray()))
         }
-        try projector.save(to: checkpointPath, extraTensors: moments, extraMetadata: ["swift_vlm.trainer_state": stateJSON])
+        // projector.safetensors first: a checkpoint at step s then always means the projector of
+        // step s was written (a kill between the two only repeats step s on resume)
         try projector.save(to: projectorPath)
+        try projector.save(to: checkpointPath, extraTensors: moments, extraMetadata: ["swift_vlm.trainer_state": stateJSON])
         // metrics beyond this step (from a run that died after its last checkpoint) are dropped on resume
     }
 

@@ -39,6 +39,7 @@ struct Precompute: ParsableCommand {
         if data.isEmpty { throw ValidationError("give at least one --data file") }
         if !["f16", "f32"].contains(dtype) { throw ValidationError("--dtype must be f16 or f32") }
         if batch < 1 || shard < 1 { throw ValidationError("--batch and --shard must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if VisionFeatureLayer(layer) == nil { throw ValidationError("--layer must be an integer or final") }
     }
 

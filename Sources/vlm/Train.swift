@@ -13,7 +13,8 @@ struct Train: ParsableCommand {
         (linear warmup, cosine decay, gradient clipping), and writes to the run directory: \
         projector.safetensors, checkpoint.safetensors (projector + optimizer + loop state, written \
         atomically every --save-every steps and at the end) and metrics.jsonl. --resume continues an \
-        interrupted run exactly where its last checkpoint stands.
+        interrupted run exactly where its last checkpoint stands; it refuses data other than the run's \
+        (the checkpoint records the sample count and a hash of the sample list).
         """)
 
     @OptionGroup var decoder: DecoderOptions

@@ -309,6 +309,37 @@ final class TrainingReferenceTests: XCTestCase {
         XCTAssertTrue(t3.resumeWarnings.isEmpty)
     }
 
+    func testCheckpointWithoutDataFingerprintResumesWithAWarningOnlyInsideTheData() throws {
+        let f = try tensors()
+        let settings = TrainingSettings(steps: 6, batch: 2, learningRate: 1e-2, saveEvery: 1, seed: 7)
+        let (cache, items) = try items(in: try tempDir("old-cache"))
+        let run = try tempDir("old-run").path
+        let t1 = try Trainer(model: try model(), projector: try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f),
+                             cache: cache, items: items, settings: settings, runDirectory: run, dataPath: "fixture")
+        try t1.train(stopAfter: 1)   // cursor 2 of 3
+        // rewrite the checkpoint as an older version wrote it: no "samples" / "data_hash" in the trainer state
+        let file = try SafetensorsFile(path: t1.checkpointPath)
+        var state = try JSONSerialization.jsonObject(with: Data(file.metadata["swift_vlm.trainer_state"]!.utf8)) as! [String: Any]
+        XCTAssertEqual(state["samples"] as? Int, 3)
+        state["samples"] = nil; state["dataHash"] = nil; state["data_hash"] = nil
+        var metadata = file.metadata
+        metadata["swift_vlm.trainer_state"] = String(decoding: try JSONSerialization.data(withJSONObject: state), as: UTF8.self)
+        let tensors = try file.tensors.keys.sorted().map { name -> (name: String, shape: [Int], values: [Float]) in
+            (name, file.tensors[name]!.shape, try floats(file, name))
+        }
+        try SafetensorsWriter.write(floats: tensors, metadata: metadata, to: t1.checkpointPath)
+        func trainer(_ items: [TrainingItem]) throws -> Trainer {
+            try Trainer(model: try model(), projector: try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f),
+                        cache: cache, items: items, settings: settings, runDirectory: run, dataPath: "fixture")
+        }
+        let same = try trainer(items)
+        try same.resume()
+        XCTAssertEqual(same.resumeWarnings.count, 1, "an unverifiable resume is said")
+        XCTAssertThrowsError(try trainer(Array(items.prefix(2))).resume()) { error in
+            XCTAssertTrue("\(error)".contains("past the 2 samples"), "\(error)")
+        }
+    }
+
     func testNumericSettingsAreValidated() throws {
         let bad: [(TrainingSettings, String)] = [
             (TrainingSettings(steps: 0), "--steps"), (TrainingSettings(steps: -3), "--steps"),

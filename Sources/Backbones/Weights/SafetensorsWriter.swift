@@ -168,13 +168,18 @@ public final class SafetensorsStreamWriter {
                 throw WeightError.invalidWrite(path: path, reason: "tensor '\(t.name)' is \(t.dtype.rawValue); floats can only be written to F32, F16 or BF16 tensors")
             }
             let n = min(floats.count - k, (t.bytes - writtenInCurrent) / size)
-            for v in floats[k..<(k + n)] {
+            // converted into a local array, then appended once: an append per value to the class's
+            // buffer costs an exclusivity check each (most of an import's time with checks on)
+            var bytes = [UInt8](repeating: 0, count: n * size)
+            bytes.withUnsafeMutableBytes { raw in
+                let chunk = UnsafeBufferPointer(rebasing: floats[k..<(k + n)])
                 switch t.dtype {
-                case .f32: appendLittleEndian(v.bitPattern)
-                case .f16: appendLittleEndian(Float16(v).bitPattern)
-                default: appendLittleEndian(bfloat16Bits(v))
+                case .f32: for (i, v) in chunk.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+                case .f16: for (i, v) in chunk.enumerated() { raw.storeBytes(of: Float16(v).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+                default: for (i, v) in chunk.enumerated() { raw.storeBytes(of: bfloat16Bits(v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
                 }
             }
+            buffer.append(contentsOf: bytes)
             k += n
             advance(by: n * size)
             try flushIfFull()
@@ -237,10 +242,6 @@ public final class SafetensorsStreamWriter {
             writtenInCurrent -= declared[current].bytes
             current += 1
         }
-    }
-
-    private func appendLittleEndian<T: FixedWidthInteger>(_ v: T) {
-        withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) }
     }
 
     private func flushIfFull() throws {
