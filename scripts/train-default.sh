@@ -21,7 +21,10 @@ bash scripts/setup.sh
 swift build -c release
 bash scripts/fetch-weights.sh
 bash scripts/data/install_sources.sh
-[ -f "$DATA/train-conv.jsonl" ] || python3 scripts/data/build_dataset.py --out "$DATA" --scenes 8000
+# the shipped projector was trained on data-v2 as the builder of commit cd7d280 made it (these options);
+# later builder commits renamed two art4apps concepts and added the emojione source (not used here)
+[ -f "$DATA/train-conv.jsonl" ] || python3 scripts/data/build_dataset.py --out "$DATA" --scenes 8000 \
+  --sources tuxpaint,gcompris,emoji,openclipart,pysiogame,shapes
 TRAIN=$DATA/train-conv.jsonl
 if [ "$SUBSET" = 1 ]; then
   TRAIN=$DATA/train-conv-s1.jsonl
