@@ -8,6 +8,8 @@
 #   4. kill -9 of rank 1 mid-run: mpirun stops the job with a message, the last checkpoint loads,
 #      and `vlm train --resume` as a single process (-np 1) finishes the run; its projector equals
 #      an uninterrupted single-process run within the same tolerance
+#   5. the same precompute and training over two "hosts" (network namespaces, veth, TCP only;
+#      scripts/mpi/netns.sh; skipped without root / ip netns)
 # Needs openmpi-bin (mpirun) and a release build (.build/release/vlm). Exit status 0 when all pass.
 #
 # Tolerance: N ranks compute the same per-sample losses and gradients as one process, but add the
@@ -122,6 +124,23 @@ if "$VLM" "${KILL[@]}" --out "$T/killed" --resume 2> "$T/resume.log" && grep -q 
     ok "2 ranks to step $saved + 1 process to 600 = 1 process to 600"
   else bad "the resumed run differs from the uninterrupted one"; fi
 else cat "$T/resume.log"; bad "resume failed"; fi
+
+echo "== 5. two hosts: network namespaces joined by veth, TCP only (scripts/mpi/netns.sh)"
+if [ "$(id -u)" != 0 ] || ! ip netns list > /dev/null 2>&1; then
+  echo "SKIP: needs root and ip netns (iproute2)"
+elif ! bash scripts/mpi/netns.sh -- "${PRE[@]}" --out "$T/cache3" > "$T/pre3.log" 2>&1; then
+  cat "$T/pre3.log"; bad "precompute over two namespaces failed"
+else
+  grep '^rank ' "$T/pre3.log" | sort
+  if python3 scripts/mpi/compare.py caches "$T/cache1" "$T/cache3"; then ok "2-host precompute = 1 process"; else bad "2-host precompute differs"; fi
+  if bash scripts/mpi/netns.sh -- "${TRAIN[@]}" --steps 24 --save-every 8 --eval-every 6 --out "$T/run5" > "$T/train5.log" 2>&1; then
+    grep -E "all-reduce:" "$T/train5.log" || true
+    if python3 scripts/mpi/compare.py metrics "$T/run1/metrics.jsonl" "$T/run5/metrics.jsonl" 1e-5 &&
+       python3 scripts/mpi/compare.py projector "$T/run1/projector.safetensors" "$T/run5/projector.safetensors" 1e-5; then
+      ok "2-host training = 1 process"
+    else bad "2-host training differs"; fi
+  else cat "$T/train5.log"; bad "training over two namespaces failed"; fi
+fi
 
 [ "$fail" = 0 ] && echo "mpi check: all passed" || echo "mpi check: FAILED"
 exit "$fail"
