@@ -49,6 +49,9 @@ let package = Package(
         .target(name: "CSentencePiece", path: "Sources/CSentencePiece",
                 cxxSettings: [.unsafeFlags(["-std=c++17"])],
                 linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]),
+        // MPI (Open MPI) for data-parallel training: loaded with dlopen() at run time, so building
+        // needs no MPI and the one `vlm` binary runs alone or under `mpirun` (see Sources/CMPI)
+        .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: numeric kernels (forward/backward pairs) and the BLAS runtime
         .target(name: "Kernels", dependencies: ["CBLAS"], path: "Sources/Kernels", swiftSettings: fastMath),
@@ -58,7 +61,7 @@ let package = Package(
                 path: "Sources/Backbones", swiftSettings: checked),
 
         // MARK: the trainable projector, datasets, feature cache, trainer
-        .target(name: "Projector", dependencies: ["Backbones", "Kernels"],
+        .target(name: "Projector", dependencies: ["Backbones", "Kernels", "CMPI"],
                 path: "Sources/Projector", swiftSettings: checked),
 
         // MARK: generation, sampling, captioning, scoring

@@ -7,6 +7,9 @@
 set -euo pipefail
 
 need=(libopenblas-dev libjpeg-dev libpng-dev libsentencepiece-dev pkg-config)
+# Open MPI: not needed to build or to run single-process (vlm loads libmpi at run time under
+# mpirun only); installed for the data-parallel checks of scripts/mpi/check.sh. SKIP_MPI=1 skips it.
+[ "${SKIP_MPI:-0}" = 1 ] || need+=(openmpi-bin libopenmpi-dev iproute2)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,12 @@ bash scripts/fetch-weights.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 swift test -c release 2>&1 | tee "$log"
+# data-parallel training and feature extraction under Open MPI (set-up installs it)
+if command -v mpirun >/dev/null; then
+  bash scripts/mpi/check.sh
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: mpirun missing under CI (scripts/setup.sh installs openmpi-bin)" >&2; exit 1
+fi
 if [ "${CI:-}" = "true" ] && grep -E "^Test Case .* skipped" "$log" >/dev/null; then
   echo "test.sh: tests were skipped under CI (they need files that set-up should have provided):" >&2
   grep -E "^Test Case .* skipped" "$log" >&2

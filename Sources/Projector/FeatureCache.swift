@@ -135,13 +135,16 @@ public final class FeatureCache {
     }
 
     /// Writes one shard holding `items` (hash, features (Tv, Dv) as Float), atomically, and indexes it.
-    public func writeShard(_ items: [(hash: String, features: [Float])]) throws {
+    /// `writer` names the process among several writing into the cache at once (the rank of an MPI
+    /// job): its shards are features-rR-NNNNN.safetensors, so no two writers pick the same name.
+    public func writeShard(_ items: [(hash: String, features: [Float])], writer: Int? = nil) throws {
         guard !items.isEmpty else { return }
-        let existing = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("features-") }
+        let prefix = writer.map { "features-r\($0)-" } ?? "features-"
+        let existing = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix(prefix) }
         var n = existing.count
-        var name = String(format: "features-%05d.safetensors", n)
+        var name = prefix + String(format: "%05d.safetensors", n)
         while FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent(name).path) {
-            n += 1; name = String(format: "features-%05d.safetensors", n)
+            n += 1; name = prefix + String(format: "%05d.safetensors", n)
         }
         let dtype: DType = info.dtype == "F16" ? .f16 : .f32
         let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path

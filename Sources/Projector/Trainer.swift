@@ -132,6 +132,20 @@ public final class Trainer {
     private var permutation: [Int] = []
     private var permutationEpoch = -1
 
+    /// The ranks of a data-parallel job (`mpirun -np N vlm train`). `settings.batch` is the global
+    /// micro-batch: every rank draws the same global batches from the data order (a function of
+    /// the seed and the step alone, so --resume works with another N) and trains on its contiguous
+    /// share of each; the projector gradients and the loss sums are summed over the ranks with one
+    /// all-reduce per step and normalised by the global target count, so N ranks equal one process
+    /// up to float summation order. Rank 0 alone writes metrics, checkpoints and projectors.
+    /// MPICollective.world by default (a single process unless started by mpirun).
+    public var collective: Collective = MPICollective.world
+    /// Seconds spent in the gradient all-reduce since this process started training.
+    public private(set) var allReduceSeconds: Double = 0
+    /// (P + accumulate): the flat gradient vector and the micro-batches' loss sums, all-reduced
+    /// together (parallel runs only).
+    private lazy var reduceBuffer = FloatBuffer(count: projector.params.count + settings.accumulate)
+
     // buffers, allocated once
     let Tq: Int
     let features: FloatBuffer        // (B, Tv, Dv)
@@ -217,7 +231,8 @@ public final class Trainer {
         activations = projector.makeActivations(rows: B * Tq)
         state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: N, maxSequence: maxSeq, recompute: settings.recompute)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        removeStaleTemporaries(in: runDirectory)
+        // rank 0 only: another host's live writer would look dead to the other ranks
+        if collective.isRoot { _ = removeStaleTemporaries(in: runDirectory) }
     }
 
     /// Bytes of the buffers a step uses (activations of the decoder included).
@@ -287,18 +302,74 @@ public final class Trainer {
         try run(items, backward: false) { _ in 0 }
     }
 
-    /// Mean loss over the validation samples (nil when there are none).
+    /// Mean loss over the validation samples (nil when there are none). In a parallel run the
+    /// chunks of --batch samples are dealt to the ranks in turn and the sums reduced.
     public func validationLoss() throws -> Float? {
         guard !validation.isEmpty else { return nil }
         var sum: Double = 0, count = 0
-        var i = 0
+        var i = 0, chunkIndex = 0
         while i < validation.count {
-            let chunk = Array(validation[i..<min(i + settings.batch, validation.count)])
-            let (s, c) = try run(chunk, backward: false) { _ in 0 }
-            sum += Double(s); count += c
-            i += settings.batch
+            if chunkIndex % collective.size == collective.rank {
+                let chunk = Array(validation[i..<min(i + settings.batch, validation.count)])
+                let (s, c) = try run(chunk, backward: false) { _ in 0 }
+                sum += Double(s); count += c
+            }
+            i += settings.batch; chunkIndex += 1
+        }
+        if collective.isParallel {
+            var totals = [sum, Double(count)]
+            try collective.sum(&totals)
+            sum = totals[0]; count = Int(totals[1])
         }
         return count > 0 ? Float(sum / Double(count)) : nil
+    }
+
+    /// Sums the projector gradients and the micro-batches' loss sums over the ranks (one
+    /// all-reduce over P + accumulate floats); a single process returns `sums` as they are.
+    func reduceAcrossRanks(_ sums: [Float]) throws -> [Float] {
+        guard collective.isParallel else { return sums }
+        let flat = reduceBuffer.pointer
+        var offset = 0
+        for g in projector.params.grads {
+            (flat + offset).update(from: g.pointer, count: g.count); offset += g.count
+        }
+        for (k, s) in sums.enumerated() { flat[offset + k] = s }
+        let t0 = Date()
+        try collective.sum(flat, count: offset + sums.count)
+        allReduceSeconds += Date().timeIntervalSince(t0)
+        offset = 0
+        for g in projector.params.grads {
+            g.pointer.update(from: flat + offset, count: g.count); offset += g.count
+        }
+        return (0..<sums.count).map { flat[offset + $0] }
+    }
+
+    /// Broadcasts rank 0's parameters (parallel runs start from identical parameters whatever
+    /// each rank loaded), or, with `verify`, checks that every rank holds rank 0's parameters.
+    func synchronizeParameters(verify: Bool) throws {
+        guard collective.isParallel else { return }
+        let flat = reduceBuffer.pointer
+        var offset = 0
+        for v in projector.params.values {
+            (flat + offset).update(from: v.pointer, count: v.count); offset += v.count
+        }
+        try collective.broadcast(flat, count: offset, root: 0)
+        var worst: Double = 0
+        offset = 0
+        for v in projector.params.values {
+            if verify {
+                for j in 0..<v.count { worst = max(worst, Double(abs(v.pointer[j] - flat[offset + j]))) }
+            } else {
+                v.pointer.update(from: flat + offset, count: v.count)
+            }
+            offset += v.count
+        }
+        guard verify else { return }
+        var worstOverRanks = [worst.isNaN ? .infinity : worst]
+        try collective.maximum(&worstOverRanks)
+        if worstOverRanks[0] != 0 {
+            throw CollectiveError.diverged(detail: "max |difference| from rank 0 is \(worstOverRanks[0]) at step \(step)")
+        }
     }
 
     // MARK: the loop
@@ -310,12 +381,26 @@ public final class Trainer {
         var targetsDone = 0
         var lastCheckpoint: String? = FileManager.default.fileExists(atPath: checkpointPath) ? checkpointPath : nil
         let end = min(settings.steps, stopAfter.map { step + $0 } ?? settings.steps)
+        guard settings.batch >= collective.size else {
+            throw ProjectorError.invalidSetting("--batch \(settings.batch) (the global micro-batch) is smaller than the \(collective.size) ranks: every rank needs at least one sample")
+        }
+        try synchronizeParameters(verify: false)
         while step < end {
+            let reduceBefore = allReduceSeconds
             projector.params.zeroGrads()
-            var lossSum: Float = 0
+            // every rank draws the same global micro-batches and trains on its share; the target
+            // counts of the global batch (known on every rank) normalise the loss
+            var sums: [Float] = [], counts: [Int] = []
             for _ in 0..<settings.accumulate {
-                let items = nextBatch().map { train[$0] }
-                let (sum, count) = try run(items, backward: true) { count in 1 / Float(count * self.settings.accumulate) }
+                let global = nextBatch()
+                let count = global.reduce(0) { $0 + train[$1].sequence.targets.count }
+                let items = collective.share(of: global).map { train[$0] }
+                let (sum, _) = try run(items, backward: true) { _ in 1 / Float(count * self.settings.accumulate) }
+                sums.append(sum); counts.append(count)
+            }
+            sums = try reduceAcrossRanks(sums)
+            var lossSum: Float = 0
+            for (sum, count) in zip(sums, counts) {
                 let loss = count > 0 ? sum / Float(count) : 0
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, value: loss, checkpoint: lastCheckpoint) }
                 lossSum += loss
@@ -335,6 +420,10 @@ public final class Trainer {
             let tps = Double(targetsDone) / max(elapsed, 1e-9)
             var record: [String: Any] = ["step": step, "loss": loss, "lr": lr, "grad_norm": norm, "samples_per_s": sps,
                                          "targets_per_s": tps, "epoch": order.epoch]
+            if collective.isParallel {
+                record["ranks"] = collective.size
+                record["allreduce_s"] = allReduceSeconds - reduceBefore
+            }
             var validation: Float? = nil
             var stopNow = false
             if settings.evalEvery > 0 && (step % settings.evalEvery == 0 || step == settings.steps), let v = try validationLoss() {
@@ -343,7 +432,7 @@ public final class Trainer {
                 if bestValidationLoss.map({ v < $0 }) ?? true {
                     bestValidationLoss = v
                     evaluationsSinceBest = 0
-                    try projector.save(to: bestProjectorPath)
+                    if collective.isRoot { try projector.save(to: bestProjectorPath) }
                 } else {
                     evaluationsSinceBest += 1
                     if let patience = settings.earlyStop, patience > 0, evaluationsSinceBest >= patience { stopNow = true }
@@ -366,6 +455,7 @@ public final class Trainer {
     public private(set) var stoppedEarly = false
 
     func appendMetrics(_ record: [String: Any]) throws {
+        guard collective.isRoot else { return }
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
         let line = String(decoding: data, as: UTF8.self) + "\n"
         if let handle = FileHandle(forWritingAtPath: metricsPath) {
@@ -397,7 +487,10 @@ public final class Trainer {
 
     /// Writes checkpoint.safetensors (projector + AdamW moments + loop state) and
     /// projector.safetensors, each atomically.
+    /// In a parallel run, rank 0 writes after every rank's parameters are checked equal to its own.
     public func saveCheckpoint() throws {
+        try synchronizeParameters(verify: true)
+        guard collective.isRoot else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let trainerState = TrainerState(step: step, order: order, adamStep: optimizer.step, settings: settings,
@@ -467,6 +560,7 @@ public final class Trainer {
     }
 
     func trimMetrics(after step: Int) throws {
+        guard collective.isRoot else { return }
         guard let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) else { return }
         let kept = text.split(separator: "\n").filter { line in
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = obj["step"] as? Int else { return false }

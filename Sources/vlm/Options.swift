@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import Kernels
+import Projector
 
 /// Where `Weights/` is: $VLM_WEIGHTS, else the first `Weights` folder found walking up from the
 /// executable (a checkout's .build/release/vlm finds the checkout's Weights/), else ./Weights.
@@ -86,8 +87,10 @@ struct SamplingArguments: ParsableArguments {
     }
 }
 
-/// Writes to standard error.
+/// Writes to standard error (in an MPI job, on rank 0 only: the ranks report one run; a rank's
+/// error is printed by main with its rank).
 func printError(_ text: String) {
+    guard MPICollective.world.isRoot else { return }
     FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
 }
 

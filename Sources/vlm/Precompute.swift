@@ -56,7 +56,12 @@ struct Precompute: ParsableCommand {
         let info = FeatureCacheInfo(visionModel: id.name, visionHash: id.hash, layer: layer,
                                     tokens: vit.config.tokens(height: size.height, width: size.width), width: vit.config.width,
                                     prefixTokens: vit.config.prefixTokens, dtype: dtype.uppercased())
-        let cache = try FeatureCache.prepare(directory: out, info: info)
+        // an MPI job: rank 0 creates the cache (cache.json, once) before the others open it
+        let world = MPICollective.world
+        var opened: FeatureCache? = world.isRoot ? try FeatureCache.prepare(directory: out, info: info) : nil
+        try world.barrier()
+        if opened == nil { opened = try FeatureCache.prepare(directory: out, info: info) }
+        let cache = opened!
         // unique images by content
         var todo: [(hash: String, path: String)] = []
         var seen = Set<String>()
@@ -68,13 +73,24 @@ struct Precompute: ParsableCommand {
         }
         printError("precompute: \(seen.count) distinct images, \(seen.count - todo.count) already cached, \(todo.count) to encode with \(id.name) layer \(layer)")
         guard !todo.isEmpty else { return }
-        let progress = ProgressBar(total: todo.count)
+        // every rank has listed the same images before any writes a shard
+        try world.barrier()
+        // the k-th run of --batch images goes to rank k mod N: each rank encodes exactly the vision
+        // batches a single process would (same images together, so the same features), and writes
+        // its own shards (features-rR-*)
+        var mine: [(hash: String, path: String)] = []
+        for k in stride(from: 0, to: todo.count, by: batch) where (k / batch) % world.size == world.rank {
+            mine += todo[k..<min(k + batch, todo.count)]
+        }
+        let writer: Int? = world.isParallel ? world.rank : nil
+        if world.isParallel { printError("precompute: \(world.size) ranks, \(mine.count) images on rank 0") }
+        let progress = ProgressBar(total: mine.count)
         let perImage = info.tokens * info.width
         var pending: [(hash: String, features: [Float])] = []
         var done = 0
         var i = 0
-        while i < todo.count {
-            let chunk = Array(todo[i..<min(i + batch, todo.count)])
+        while i < mine.count {
+            let chunk = Array(mine[i..<min(i + batch, mine.count)])
             i += chunk.count
             let images = try chunk.map { try ImageFile.read($0.path) }
             let pixels = try preprocessor.batch(images, names: chunk.map(\.path))
@@ -84,13 +100,26 @@ struct Precompute: ParsableCommand {
                 pending.append((item.hash, Array(UnsafeBufferPointer(start: features.pointer + b * perImage, count: perImage))))
             }
             if pending.count >= shard {
-                try cache.writeShard(pending)
+                try cache.writeShard(pending, writer: writer)
                 pending = []
             }
             done += chunk.count
-            progress.update(done, failed: 0)
+            if world.isRoot { progress.update(done, failed: 0) }
         }
-        try cache.writeShard(pending)
+        try cache.writeShard(pending, writer: writer)
+        if world.isParallel {
+            // every rank's shards are on disk: rank 0 checks the whole cache
+            try world.barrier()
+            if world.isRoot {
+                let whole = try FeatureCache(directory: out, expecting: info)
+                let absent = todo.filter { !whole.contains($0.hash) }
+                if let first = absent.first {
+                    throw FeatureCacheError.missing(path: out, image: first.path, hash: first.hash)
+                }
+                printError("precompute: \(whole.count) images cached in \(out)")
+            }
+            return
+        }
         printError("precompute: \(cache.count) images cached in \(out)")
     }
 }

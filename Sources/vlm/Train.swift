@@ -191,6 +191,8 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(model: checkpoint.model, projector: proj, builder: builder, cache: cache,
                                   train: trainSamples, trainHashes: trainHashes, validation: valSamples, validationHashes: valHashes,
                                   settings: settings, runDirectory: out, dataPath: data)
+        let world = MPICollective.world
+        trainer.collective = world
         if resume {
             guard FileManager.default.fileExists(atPath: trainer.checkpointPath) else {
                 throw CLIError(description: "--resume: no checkpoint at \(trainer.checkpointPath)")
@@ -200,23 +202,30 @@ struct Train: ParsableCommand {
             printError("resuming at step \(trainer.step) of \(settings.steps)")
         } else if FileManager.default.fileExists(atPath: trainer.checkpointPath) {
             throw CLIError(description: "\(out) already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --out")
-        } else {
+        } else if world.isRoot {
             try? FileManager.default.removeItem(atPath: trainer.metricsPath)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeOutput(try encoder.encode(settings), to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json").path)
+        if world.isRoot {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try writeOutput(try encoder.encode(settings), to: URL(fileURLWithPath: out).appendingPathComponent("training_config.json").path)
+        }
         if warmupContrastive > 0 && !resume {
             try contrastiveWarmup(checkpoint: checkpoint, projector: proj, cache: cache, trainer: trainer,
                                   samples: trainSamples, hashes: trainHashes)
         }
         printError("training \(kind.rawValue) (\(proj.params.count) parameters) on \(trainSamples.count) samples for \(settings.steps) steps; step buffers \(trainer.stepBytes / 1_048_576) MiB")
+        if world.isParallel {
+            printError("data-parallel over \(world.size) ranks: global micro-batch \(batch) (about \(batch / world.size) per rank); all-reduce of \(4 * (proj.params.count + accumulate)) bytes per step")
+        }
         // a terminal gets one line redrawn in place; a log file gets a plain line at the first step, every 10 steps, every
         // validation and the last step
         let interactive = isatty(STDERR_FILENO) != 0
         var progressShown = false
+        let firstStep = trainer.step
         do {
             try trainer.train { r in
+                guard world.isRoot else { return }
                 let eta = formatDuration(r.secondsLeft)
                 var line = "step \(r.step)/\(r.total)" + String(format: "  loss %.4f  lr %.2e  |g| %.3f  %.1f samples/s  %.0f answer tokens/s  ETA %@",
                                                                r.loss, r.learningRate, r.gradNorm, r.samplesPerSecond, r.targetsPerSecond, eta)
@@ -234,6 +243,9 @@ struct Train: ParsableCommand {
             throw error
         }
         if interactive { printError("") }
+        if world.isParallel {
+            printError(String(format: "all-reduce: %.2f ms per step on average", 1000 * trainer.allReduceSeconds / Double(max(1, trainer.step - firstStep))))
+        }
         printError("done: \(trainer.projectorPath)" + (trainer.bestValidationLoss.map { String(format: " (best validation loss %.4f: %@)", $0, trainer.bestProjectorPath) } ?? ""))
     }
 }
@@ -248,10 +260,12 @@ extension Train {
         let items = zip(samples, hashes).compactMap { s, h in
             s.kind == .caption ? ContrastiveItem(hash: h, image: s.image, caption: s.turns[0].assistant) : nil
         }
-        let logPath = URL(fileURLWithPath: out).appendingPathComponent("contrastive.jsonl").path
+        // in an MPI job every rank runs the (small) warm-up alike, and rank 0 writes its log; train()
+        // then starts every rank from rank 0's parameters
+        let logPath = URL(fileURLWithPath: out).appendingPathComponent(MPICollective.world.isRoot ? "contrastive.jsonl" : ".contrastive-rank\(MPICollective.world.rank).jsonl").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        defer { try? log.close() }
+        defer { try? log.close(); if !MPICollective.world.isRoot { try? FileManager.default.removeItem(atPath: logPath) } }
         func write(_ record: [String: Any]) throws {
             log.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) + Data("\n".utf8))
         }
