@@ -41,7 +41,7 @@ for h in "${HARNESSES[@]}"; do
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-  found=$(ls "$findings" | wc -l)
+  found=$(ls "$findings" | grep -vc "^slow-unit-")   # slow units are kept but are not failures
   printf "%-12s exit %-3s %10s runs %7s exec/s  %-10s findings %s\n" "$h" "$rc" "${runs:-?}" "${speed:-?}" "${cov:-}" "$found"
   [ "$rc" = 0 ] && [ "$found" = 0 ] || status=1
 done
