@@ -21,7 +21,7 @@ final class HTTPConnection {
     let fd: Int32
     private var buffer = Data()
 
-    init(port: Int, timeoutSeconds: Int = 120) throws {
+    init(port: Int, timeoutSeconds: Int = 900) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)

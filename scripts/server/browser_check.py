@@ -13,7 +13,7 @@ import websocket
 
 class Page:
     def __init__(self, ws_url):
-        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self.ws = websocket.create_connection(ws_url, timeout=600, suppress_origin=True)
         self.next_id = 0
 
     def call(self, method, **params):
@@ -32,7 +32,7 @@ class Page:
             raise RuntimeError(f"{expression}: {r['exceptionDetails']}")
         return r["result"].get("value")
 
-    def wait(self, expression, timeout=90, every=0.05, on_poll=None):
+    def wait(self, expression, timeout=600, every=0.05, on_poll=None):
         deadline = time.time() + timeout
         while time.time() < deadline:
             value = self.eval(expression)
