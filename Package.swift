@@ -54,7 +54,11 @@ let package = Package(
         .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: numeric kernels (forward/backward pairs) and the BLAS runtime
-        .target(name: "Kernels", dependencies: ["CBLAS"], path: "Sources/Kernels", swiftSettings: fastMath),
+        // CQuant: block-quantized products, the worker pool, decode attention; x86 variants chosen
+        // at run time through per-function target attributes (see Sources/CQuant/include/CQuant.h).
+        .target(name: "CQuant", path: "Sources/CQuant",
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"], .when(configuration: .release))]),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CQuant"], path: "Sources/Kernels", swiftSettings: fastMath),
 
         // MARK: frozen backbones: weight readers, ViTs, the Llama decoder, tokenizers, images
         .target(name: "Backbones", dependencies: ["Kernels", "CJPEG", "CPNG", "CSentencePiece"],

@@ -8,6 +8,7 @@
 // the user has not chosen one, sets OPENBLAS_CORETYPE and re-executes itself once.
 
 import CBLAS
+import CQuant
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,8 +25,11 @@ public enum BLASRuntime {
     /// Threads OpenBLAS uses for one call.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// Sets the number of threads for BLAS calls (at least 1).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    /// Sets the number of threads for BLAS calls and for the quantized kernels' pool (at least 1).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+        vq_set_threads(Int32(max(1, n)))
+    }
 
     /// Why the current kernel was chosen, set by `ensureFastKernels`.
     public nonisolated(unsafe) static var selectionNote = "chosen by OpenBLAS"

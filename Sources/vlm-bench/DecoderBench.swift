@@ -1,19 +1,27 @@
-// `vlm-bench decoder [path.gguf|hf-dir] [--threads N] [--repeats R]`: prefill tokens/s over 256
-// tokens and decode tokens/s (64 tokens after that prefill) for the decoder, median of R runs,
-// then the same figures from PyTorch + transformers on the same checkpoint when python3 has them.
+// `vlm-bench decoder [path.gguf|hf-dir] [--threads N] [--repeats R] [--fp32] [--no-peer]`: prefill
+// tokens/s over 256 tokens and decode tokens/s (64 tokens after that prefill) for the decoder,
+// median (min–max) of R runs, then the same figures from PyTorch + transformers on the same
+// checkpoint when python3 has them (skipped with --no-peer). The decoder runs on its GGUF blocks
+// (CQuant kernels) when the checkpoint has them; --fp32 forces the float32 path.
 import Backbones
 import Foundation
 import Kernels
 
 enum DecoderBench {
     static func run(_ args: [String]) {
-        let (path, threads, repeats, _) = BenchArguments.parse(args, path: defaultWeights("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), repeats: 3)
+        let (path, threads, repeats, flags) = BenchArguments.parse(args, path: defaultWeights("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), repeats: 3)
         let promptLength = 256, newTokens = 64
         do {
             let t0 = Date()
             let ckpt = try LlamaCheckpoint.load(path)
             print("decoder \(ckpt.name): loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s; \(BLASRuntime.summary)")
             let model = ckpt.model
+            if flags.contains("--fp32") { model.path = .float32 }
+            if model.path == .quantized, let q = model.weights.quantized {
+                print("path: quantized, \(q.byteCount / 1_000_000) MB of blocks per token; \(QuantKernels.summary)")
+            } else {
+                print("path: float32 (OpenBLAS)")
+            }
             var rng = SystemRandomNumberGenerator()
             let ids = (0..<promptLength).map { _ in Int.random(in: 3..<model.config.vocabSize, using: &rng) }
             let state = model.makeState(capacity: promptLength + newTokens + 1)
@@ -33,6 +41,9 @@ enum DecoderBench {
             }
             let p = median(prefill), d = median(decode)
             print(String(format: "swift-vlm: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d threads, median of %d)", p, promptLength, d, threads, repeats))
+            print(String(format: "swift-vlm: prefill min-max %.1f-%.1f, decode min-max %.1f-%.1f", prefill.min()!, prefill.max()!, decode.min()!, decode.max()!))
+            print(String(format: "{\"path\": \"%@\", \"prefill_tokens_per_s\": %.2f, \"decode_tokens_per_s\": %.2f, \"threads\": %d}", model.path.rawValue, p, d, threads))
+            if flags.contains("--no-peer") { return }
             if let peer = runPython("scripts/bench/torch_decoder.py", [path, "\(promptLength)", "\(newTokens)", "\(threads)", "\(repeats)"]),
                let pp = peer["prefill_tokens_per_s"] as? Double, let pd = peer["decode_tokens_per_s"] as? Double {
                 print(String(format: "pytorch:   prefill %.1f tokens/s, decode %.1f tokens/s", pp, pd))

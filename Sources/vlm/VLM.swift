@@ -36,6 +36,7 @@ struct Doctor: ParsableCommand {
         print("swift-vlm \(vlmVersion)")
         print("blas: \(BLASRuntime.summary)")
         print("blas build: \(BLASRuntime.configuration)")
+        print("decoder: \(QuantKernels.summary); variants this CPU runs: \(QuantKernels.availableVariants.joined(separator: ", "))")
         print("cpu: \(vendor.isEmpty ? "unknown vendor" : vendor), features: \(wanted.joined(separator: " "))")
         if !(flags.contains("avx2") && flags.contains("fma") && flags.contains("f16c")) && !flags.isEmpty {
             print("warning: this CPU lacks AVX2/FMA/F16C; release builds of swift-vlm target the Haswell feature level (AVX2+FMA+F16C) and will not run here")

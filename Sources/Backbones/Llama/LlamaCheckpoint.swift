@@ -142,6 +142,7 @@ public final class LlamaCheckpoint {
             freqFactors = try loader.load("rope_freqs.weight", shape: [D / 2]).toArray()
         }
         try loader.finish()
+        weights.quantized = quantizedWeights(file, config: config)
         let model = try LlamaModel(config: config, weights: weights, ropeFrequencyFactors: freqFactors)
 
         let tokenizerModel = try file.string("tokenizer.ggml.model")
@@ -159,6 +160,45 @@ public final class LlamaCheckpoint {
         let name = file.optionalString("general.name") ?? URL(fileURLWithPath: path).lastPathComponent
         return LlamaCheckpoint(path: path, format: .gguf, model: model, tokenizer: tokenizer,
                                chatTemplateString: file.optionalString("tokenizer.chat_template"), name: name)
+    }
+
+    /// The linear layers and the LM head of a GGUF decoder as block matrices over the mapped file,
+    /// or nil when any of them is in a type (or shape) the quantized kernels do not take (F32, IQ*,
+    /// Q2_K, Q3_K): the model then runs on its float32 copies. q/k rows are reordered from GGUF's
+    /// interleaved rotary layout into a small owned copy, like their float32 copies.
+    static func quantizedWeights(_ file: GGUFFile, config: LlamaConfig) -> LlamaQuantizedWeights? {
+        let D = config.headDim
+        func matrix(_ name: String) throws -> QuantizedMatrix {
+            let info = try file.info(name)
+            guard info.shape.count == 2, let type = info.dtype.ggmlType else {
+                throw QuantizedMatrixError.unsupported(name: name, reason: "not a 2-D GGML tensor")
+            }
+            let bytes = try file.mappedBytes(name)
+            return try QuantizedMatrix(name: name, ggmlType: Int(type), rows: info.shape[0], cols: info.shape[1],
+                                       data: bytes.baseAddress!, owner: file)
+        }
+        /// HF row s*D/2 + i of each head is GGUF row 2i + s.
+        func rotaryOrder(heads: Int) -> [Int] {
+            var order = [Int](repeating: 0, count: heads * D)
+            for h in 0..<heads { for s in 0..<2 { for i in 0..<(D / 2) { order[h * D + s * (D / 2) + i] = h * D + 2 * i + s } } }
+            return order
+        }
+        do {
+            var layers: [LlamaQuantizedLayer] = []
+            for l in 0..<config.numLayers {
+                let p = "blk.\(l)."
+                layers.append(LlamaQuantizedLayer(
+                    wq: QuantizedMatrix(reordering: try matrix(p + "attn_q.weight"), rows: rotaryOrder(heads: config.numHeads)),
+                    wk: QuantizedMatrix(reordering: try matrix(p + "attn_k.weight"), rows: rotaryOrder(heads: config.numKeyValueHeads)),
+                    wv: try matrix(p + "attn_v.weight"), wo: try matrix(p + "attn_output.weight"),
+                    wGate: try matrix(p + "ffn_gate.weight"), wUp: try matrix(p + "ffn_up.weight"),
+                    wDown: try matrix(p + "ffn_down.weight")))
+            }
+            let head = try matrix(config.tieWordEmbeddings ? "token_embd.weight" : "output.weight")
+            return LlamaQuantizedWeights(layers: layers, lmHead: head)
+        } catch {
+            return nil
+        }
     }
 
     /// GGUF tensor name for a Hugging Face Llama tensor name.

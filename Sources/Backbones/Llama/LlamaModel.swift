@@ -35,9 +35,33 @@ public final class LlamaWeights {
     public let layers: [LlamaLayerWeights]  // L
     public let finalNorm: FloatBuffer       // (C)
     public let lmHead: FloatBuffer          // (V, C); the same buffer as tokenEmbedding when tied
+    /// The linear layers and the LM head in their stored GGUF blocks, when the checkpoint has them
+    /// in types the quantized kernels take (the inference forward then reads these).
+    public var quantized: LlamaQuantizedWeights?
 
     public init(tokenEmbedding: FloatBuffer, layers: [LlamaLayerWeights], finalNorm: FloatBuffer, lmHead: FloatBuffer) {
         self.tokenEmbedding = tokenEmbedding; self.layers = layers; self.finalNorm = finalNorm; self.lmHead = lmHead
+    }
+}
+
+/// One decoder block's linear layers in GGUF blocks, same (out, in) shapes and row order as
+/// LlamaLayerWeights (q/k rows reordered to the half-split rotary layout in a small owned copy).
+public final class LlamaQuantizedLayer {
+    public let wq, wk, wv, wo, wGate, wUp, wDown: QuantizedMatrix
+    public init(wq: QuantizedMatrix, wk: QuantizedMatrix, wv: QuantizedMatrix, wo: QuantizedMatrix,
+                wGate: QuantizedMatrix, wUp: QuantizedMatrix, wDown: QuantizedMatrix) {
+        self.wq = wq; self.wk = wk; self.wv = wv; self.wo = wo; self.wGate = wGate; self.wUp = wUp; self.wDown = wDown
+    }
+}
+
+public final class LlamaQuantizedWeights {
+    public let layers: [LlamaQuantizedLayer]  // L
+    public let lmHead: QuantizedMatrix        // (V, C); the token embedding's blocks when tied
+    public init(layers: [LlamaQuantizedLayer], lmHead: QuantizedMatrix) { self.layers = layers; self.lmHead = lmHead }
+
+    /// Bytes of blocks read per decoding step (all layers and the head).
+    public var byteCount: Int {
+        layers.reduce(lmHead.byteCount) { $0 + [$1.wq, $1.wk, $1.wv, $1.wo, $1.wGate, $1.wUp, $1.wDown].reduce(0) { $0 + $1.byteCount } }
     }
 }
 
@@ -67,6 +91,8 @@ public final class LlamaState {
     let valueCache: [FloatBuffer]  // L x (P, Hkv*D)
     /// (T, V) logits of the last forward (only the rows asked for are filled).
     public let logits: FloatBuffer
+    let act: QuantizedActivations   // (T, max(C, Hq*D, F)) 8-bit rows for the quantized products
+    let attScratch: FloatBuffer     // (Hq, P) scores of one decoding step, all heads
 
     public init(config: LlamaConfig, capacity: Int, maxChunk: Int = 256) {
         let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
@@ -82,6 +108,8 @@ public final class LlamaState {
         keyCache = (0..<config.numLayers).map { _ in FloatBuffer(count: capacity * kvw) }
         valueCache = (0..<config.numLayers).map { _ in FloatBuffer(count: capacity * kvw) }
         logits = FloatBuffer(count: T * config.vocabSize)
+        act = QuantizedActivations(maxRows: T, maxCols: max(C, qw, F))
+        attScratch = FloatBuffer(count: config.numHeads * capacity)
     }
 
     /// Forgets the cache (a new sequence starts at position 0).
@@ -96,6 +124,18 @@ public final class LlamaState {
 public final class LlamaModel {
     public let config: LlamaConfig
     public let weights: LlamaWeights
+    /// Which weights the inference forward multiplies: the GGUF blocks (when the checkpoint has
+    /// them) or the float32 copies (the reference path, and the one training's backward matches).
+    public enum Path: String, Sendable { case quantized, float32 }
+    /// Defaults to .quantized when `weights.quantized` exists; setting .quantized without it keeps float32.
+    public var path: Path {
+        get { pathChoice == .quantized && weights.quantized != nil ? .quantized : .float32 }
+        set { pathChoice = newValue }
+    }
+    private var pathChoice: Path = .quantized
+    /// Reference mode of the float32 path: every product's input is first rounded per 32 values to
+    /// 8 bits as the quantized path rounds it (so the two differ only in summation order). Tests only.
+    public var roundsActivationsLikeQuantized = false
     /// (P, D/2) rotary tables for positions 0..<config.maxPositions-or-more.
     let ropeCos: [Float], ropeSin: [Float]
     public let ropePositions: Int
@@ -207,6 +247,9 @@ public final class LlamaModel {
         let qw = Hq * D, kvw = Hkv * D
         let pos0 = s.position
         guard pos0 + T <= s.capacity else { throw LlamaError.contextFull(needed: pos0 + T, capacity: s.capacity) }
+        if path == .quantized, let qweights = weights.quantized {
+            return try forwardChunkQuantized(T: T, state: s, logits: logits, weights: qweights)
+        }
 
         try ropeCos.withUnsafeBufferPointer { cosTable in
             try ropeSin.withUnsafeBufferPointer { sinTable in
@@ -216,6 +259,7 @@ public final class LlamaModel {
                 for (l, w) in weights.layers.enumerated() {
                     // attention: xn = rmsnorm(x); q,k,v = xn·Wᵀ; rotate q,k; append k,v to the cache
                     rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.attentionNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+                    if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: T, cols: C) }
                     matmulForward(s.q.pointer, s.xn.pointer, w.wq.pointer, nil, T: T, I: C, O: qw)
                     let kDst = s.keyCache[l].pointer + pos0 * kvw    // (T, Hkv*D) rows of the cache
                     let vDst = s.valueCache[l].pointer + pos0 * kvw
@@ -227,13 +271,16 @@ public final class LlamaModel {
                                      T: T, S: pos0 + T, Hq: Hq, Hkv: Hkv, D: D, causal: true, qOffset: pos0,
                                      scratch: s.scratch.pointer, workspace: s.workspace.pointer)
                     // x += att·Woᵀ
+                    if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.att.pointer, rows: T, cols: qw) }
                     matmulForward(s.x.pointer, s.att.pointer, w.wo.pointer, nil, T: T, I: qw, O: C, accumulate: true)
 
                     // MLP: x += Wdown·(silu(xn·Wgateᵀ) * xn·Wupᵀ)
                     rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.mlpNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+                    if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: T, cols: C) }
                     matmulForward(s.gate.pointer, s.xn.pointer, w.wGate.pointer, nil, T: T, I: C, O: F)
                     matmulForward(s.up.pointer, s.xn.pointer, w.wUp.pointer, nil, T: T, I: C, O: F)
                     swigluForward(s.gate.pointer, s.gate.pointer, s.up.pointer, N: T * F)
+                    if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.gate.pointer, rows: T, cols: F) }
                     matmulForward(s.x.pointer, s.gate.pointer, w.wDown.pointer, nil, T: T, I: F, O: C, accumulate: true)
                 }
             }
@@ -246,10 +293,67 @@ public final class LlamaModel {
         case .none: break
         case .last:
             rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer + (T - 1) * C, weights.finalNorm.pointer, T: 1, C: C, eps: config.rmsNormEps)
+            if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: 1, cols: C) }
             matmulForward(s.logits.pointer, s.xn.pointer, weights.lmHead.pointer, nil, T: 1, I: C, O: V)
         case .all:
             rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, weights.finalNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+            if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: T, cols: C) }
             matmulForward(s.logits.pointer, s.xn.pointer, weights.lmHead.pointer, nil, T: T, I: C, O: V)
+        }
+    }
+
+    /// forwardChunk with the linear layers and the head on their GGUF blocks (CQuant kernels):
+    /// each normed input is quantized to 8 bits once and feeds q, k, v (or gate, up) in one run of
+    /// the worker pool; attention runs per kv head over the whole cache (CQuant) instead of BLAS.
+    func forwardChunkQuantized(T: Int, state s: LlamaState, logits: LogitRows, weights qw8: LlamaQuantizedWeights) throws {
+        let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
+        let Hq = config.numHeads, Hkv = config.numKeyValueHeads
+        let qw = Hq * D, kvw = Hkv * D
+        let pos0 = s.position
+        try ropeCos.withUnsafeBufferPointer { cosTable in
+            try ropeSin.withUnsafeBufferPointer { sinTable in
+                guard let cosP = cosTable.baseAddress, let sinP = sinTable.baseAddress else {
+                    throw LlamaError.invalidConfig(key: "head_dim", reason: "empty rotary table")
+                }
+                for (l, w) in weights.layers.enumerated() {
+                    let qlayer = qw8.layers[l]
+                    rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.attentionNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+                    s.act.quantize(s.xn.pointer, rows: T, cols: C)
+                    let kDst = s.keyCache[l].pointer + pos0 * kvw, vDst = s.valueCache[l].pointer + pos0 * kvw
+                    quantizedMatmul([qlayer.wq, qlayer.wk, qlayer.wv], [s.q.pointer, kDst, vDst], x: s.xn.pointer, act: s.act, T: T)
+                    ropeForward(s.q.pointer, T: T, H: Hq, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
+                    ropeForward(kDst, T: T, H: Hkv, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
+                    if T == 1 {
+                        attentionDecode(s.att.pointer, s.q.pointer, s.keyCache[l].pointer, s.valueCache[l].pointer,
+                                        S: pos0 + 1, Hq: Hq, Hkv: Hkv, D: D, scratch: s.attScratch.pointer)
+                    } else {
+                        attentionCausal(s.att.pointer, s.q.pointer, s.keyCache[l].pointer, s.valueCache[l].pointer,
+                                        T: T, pos0: pos0, Hq: Hq, Hkv: Hkv, D: D)
+                    }
+                    s.act.quantize(s.att.pointer, rows: T, cols: qw)
+                    quantizedMatmul([qlayer.wo], [s.x.pointer], x: s.att.pointer, act: s.act, T: T, accumulate: true)
+
+                    rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.mlpNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+                    s.act.quantize(s.xn.pointer, rows: T, cols: C)
+                    quantizedMatmul([qlayer.wGate, qlayer.wUp], [s.gate.pointer, s.up.pointer], x: s.xn.pointer, act: s.act, T: T)
+                    swigluForward(s.gate.pointer, s.gate.pointer, s.up.pointer, N: T * F)
+                    s.act.quantize(s.gate.pointer, rows: T, cols: F)
+                    quantizedMatmul([qlayer.wDown], [s.x.pointer], x: s.gate.pointer, act: s.act, T: T, accumulate: true)
+                }
+            }
+        }
+        s.position = pos0 + T
+
+        switch logits {
+        case .none: break
+        case .last:
+            rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer + (T - 1) * C, weights.finalNorm.pointer, T: 1, C: C, eps: config.rmsNormEps)
+            s.act.quantize(s.xn.pointer, rows: 1, cols: C)
+            quantizedMatmul([qw8.lmHead], [s.logits.pointer], x: s.xn.pointer, act: s.act, T: 1)
+        case .all:
+            rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, weights.finalNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
+            s.act.quantize(s.xn.pointer, rows: T, cols: C)
+            quantizedMatmul([qw8.lmHead], [s.logits.pointer], x: s.xn.pointer, act: s.act, T: T)
         }
     }
 }

@@ -262,3 +262,10 @@ private let iq4Values: [Float] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 1
         }
     }
 }
+
+/// Converts `count` values (a whole number of blocks) of `dtype` at `src` to float32 at `dst`,
+/// bit-exactly like gguf-py: the reference the quantized kernels are tested against.
+public func dequantize(_ dtype: DType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+    precondition(count % dtype.blockSize == 0, "dequantize: \(count) values is not a whole number of \(dtype.rawValue) blocks")
+    convertToFloat32(dtype, src, count: count, dst)
+}

@@ -320,6 +320,13 @@ public final class GGUFFile: TensorStore, @unchecked Sendable {
         }
     }
 
+    /// The stored bytes of tensor `name` in the mapping, valid for as long as this GGUFFile lives
+    /// (keep a reference to it beside the pointer).
+    public func mappedBytes(_ name: String) throws -> UnsafeRawBufferPointer {
+        guard let range = ranges[name] else { _ = try info(name); throw WeightError.tensorNotFound(path: path, name: name, closest: []) }
+        return UnsafeRawBufferPointer(start: file.base + range.lowerBound, count: range.count)
+    }
+
     // MARK: typed metadata
 
     private func value(_ key: String) throws -> GGUFValue {
