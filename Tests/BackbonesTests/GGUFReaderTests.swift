@@ -187,7 +187,9 @@ final class GGUFReaderTests: XCTestCase {
             let path = try dir.write(label.replacingOccurrences(of: " ", with: "_").replacingOccurrences(of: "^", with: "") + ".gguf", bytes)
             let start = Date()
             assertWeightError(try GGUFFile(path: path), names: path, mentions: mentions, label)
-            XCTAssertLessThan(Date().timeIntervalSince(start), 1, "\(label) took too long")
+            // a hang check, not a speed check: a crafted count must not make the reader loop (60 s is
+            // far beyond any load the test machines see; the reader itself answers in milliseconds)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 60, "\(label) hung")
         }
     }
 

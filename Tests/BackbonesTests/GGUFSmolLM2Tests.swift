@@ -78,11 +78,7 @@ final class GGUFSmolLM2Tests: XCTestCase {
         let warmTime = Date().timeIntervalSince(warmStart)
         print(String(format: "SmolLM2 GGUF: opened (header, %d keys, %d tensors) in %.1f ms; dequantized all %d parameters in %.1f ms into fresh memory, %.1f ms into touched memory",
                      file.metadata.count, file.tensors.count, openTime * 1000, total, coldTime * 1000, warmTime * 1000))
-        #if DEBUG
-        print("debug build: load time not asserted (the project tests in release)")
-        #else
-        XCTAssertLessThan(openTime + warmTime, 1, "opening and dequantizing must take well under a couple of seconds")
-        #endif
+        // timing is reported, never asserted: tests must not fail on a loaded machine (vlm-bench measures speed)
 
         // Against gguf-py.
         let reference = try SafetensorsFile(path: WeightFixtures.path("smollm2_slice.safetensors"))
