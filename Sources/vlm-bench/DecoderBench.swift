@@ -2,7 +2,7 @@
 // tokens/s over 256 tokens and decode tokens/s (64 tokens after that prefill) for the decoder,
 // median (min–max) of R runs, then the same figures from PyTorch + transformers on the same
 // checkpoint when python3 has them (skipped with --no-peer). The decoder runs on its GGUF blocks
-// (CQuant kernels) when the checkpoint has them; --fp32 forces the float32 path.
+// (CQuant kernels, LlamaModel.path = .quantized) when the checkpoint has them; --fp32: float32.
 import Backbones
 import Foundation
 import Kernels
@@ -16,7 +16,7 @@ enum DecoderBench {
             let ckpt = try LlamaCheckpoint.load(path)
             print("decoder \(ckpt.name): loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s; \(BLASRuntime.summary)")
             let model = ckpt.model
-            if flags.contains("--fp32") { model.path = .float32 }
+            model.path = flags.contains("--fp32") ? .float32 : .quantized
             if model.path == .quantized, let q = model.weights.quantized {
                 print("path: quantized, \(q.byteCount / 1_000_000) MB of blocks per token; \(QuantKernels.summary)")
             } else {

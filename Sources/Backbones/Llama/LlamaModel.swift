@@ -127,12 +127,16 @@ public final class LlamaModel {
     /// Which weights the inference forward multiplies: the GGUF blocks (when the checkpoint has
     /// them) or the float32 copies (the reference path, and the one training's backward matches).
     public enum Path: String, Sendable { case quantized, float32 }
-    /// Defaults to .quantized when `weights.quantized` exists; setting .quantized without it keeps float32.
+    /// Opt-in for now (default .float32): on SmolLM2 the quantized path's first-step logits differ
+    /// from the float32 path with the same 8-bit-rounded activations by ~0.5-1.1, more than summation
+    /// order explains, while every product and the attention match their references (see
+    /// QuantizedKernelTests); until that is found it is not the default. Setting .quantized without
+    /// `weights.quantized` keeps float32.
     public var path: Path {
         get { pathChoice == .quantized && weights.quantized != nil ? .quantized : .float32 }
         set { pathChoice = newValue }
     }
-    private var pathChoice: Path = .quantized
+    private var pathChoice: Path = .float32
     /// Reference mode of the float32 path: every product's input is first rounded per 32 values to
     /// 8 bits as the quantized path rounds it (so the two differ only in summation order). Tests only.
     public var roundsActivationsLikeQuantized = false
