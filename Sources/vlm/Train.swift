@@ -13,7 +13,9 @@ struct Train: ParsableCommand {
         (linear warmup, cosine decay, gradient clipping), and writes to the run directory: \
         projector.safetensors, checkpoint.safetensors (projector + optimizer + loop state, written \
         atomically every --save-every steps and at the end) and metrics.jsonl. --resume continues an \
-        interrupted run exactly where its last checkpoint stands.
+        interrupted run exactly where its last checkpoint stands. Under `mpirun -np N` the ranks train \
+        data-parallel on shares of each global batch and equal a single process (README: "Several \
+        processes or machines").
         """)
 
     @OptionGroup var decoder: DecoderOptions
@@ -60,7 +62,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Epochs (converted to steps).")
     var epochs: Double?
 
-    @Option(name: .long, help: "Samples per micro-batch.")
+    @Option(name: .long, help: "Samples per micro-batch (under mpirun: the global micro-batch, shared among the ranks).")
     var batch: Int = 8
 
     @Option(name: .long, help: "Micro-batches per optimizer step (gradient accumulation).")
