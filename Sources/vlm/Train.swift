@@ -14,7 +14,9 @@ struct Train: ParsableCommand {
         projector.safetensors, checkpoint.safetensors (projector + optimizer + loop state, written \
         atomically every --save-every steps and at the end) and metrics.jsonl. --resume continues an \
         interrupted run exactly where its last checkpoint stands; it refuses data other than the run's \
-        (the checkpoint records the sample count and a hash of the sample list).
+        (the checkpoint records the sample count and a hash of the sample list). Under `mpirun -np N` the \
+        ranks train data-parallel on shares of each global batch and equal a single process (README: \
+        "Several processes or machines").
         """)
 
     @OptionGroup var decoder: DecoderOptions
@@ -61,7 +63,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Epochs (converted to steps).")
     var epochs: Double?
 
-    @Option(name: .long, help: "Samples per micro-batch.")
+    @Option(name: .long, help: "Samples per micro-batch (under mpirun: the global micro-batch, shared among the ranks).")
     var batch: Int = 8
 
     @Option(name: .long, help: "Micro-batches per optimizer step (gradient accumulation).")

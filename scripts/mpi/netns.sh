@@ -34,11 +34,15 @@ for h in 1 2; do
   ip -n "$ns" link set eth0 up
   ip -n "$ns" link set lo up
 done
-# reachability: a TCP connect from host 1 to host 2 (bash /dev/tcp; no ping needed)
-ip netns exec vlm-h2 timeout 5 python3 -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((\"10.77.0.3\", 7777)); s.listen(1); s.accept()" &
-sleep 0.5
-ip netns exec vlm-h1 timeout 5 bash -c "exec 3<>/dev/tcp/10.77.0.3/7777" || { echo "netns.sh: the namespaces cannot reach each other" >&2; exit 1; }
-wait
+# reachability: a TCP connect from host 1 to a listener on host 2 (no ping needed), retried
+ip netns exec vlm-h2 timeout 20 python3 -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((\"10.77.0.3\", 7777)); s.listen(1); s.accept()" &
+reached=0
+for _ in $(seq 1 40); do
+  sleep 0.5
+  if ip netns exec vlm-h1 timeout 5 bash -c "exec 3<>/dev/tcp/10.77.0.3/7777" 2>/dev/null; then reached=1; break; fi
+done
+wait || true
+[ "$reached" = 1 ] || { echo "netns.sh: the namespaces cannot reach each other" >&2; exit 1; }
 # the launch agent: called as `agent [ssh options] HOST COMMAND...` like ssh
 cat > "$T/agent.sh" <<'AGENT'
 #!/usr/bin/env bash
