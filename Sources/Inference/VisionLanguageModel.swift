@@ -36,13 +36,22 @@ public final class VisionLanguageModel {
 
     /// Loads the three parts and checks that the projector was trained for these backbones.
     public convenience init(visionDirectory: String, projectorPath: String, decoderPath: String) throws {
-        let (projector, _) = try Projector.load(projectorPath)
+        // a LLaVA / Hugging Face Llava projector (no swift-vlm metadata): only its widths can be checked
+        let foreign = try Projector.foreignLayout(projectorPath)
+        let native = foreign == nil ? try Projector.load(projectorPath).0 : nil
         let vision = try VisionCheckpoint.load(visionDirectory)
         let decoder = try LlamaCheckpoint.load(decoderPath)
         let visionID = try checkpointIdentity(visionDirectory)
         let decoderID = try checkpointIdentity(decoderPath)
-        try projector.checkCompatible(path: projectorPath, visionHash: visionID.hash, visionWidth: vision.config.width,
-                                      decoderHash: decoderID.hash, decoderWidth: decoder.config.hiddenSize)
+        let projector: Projector
+        if let native {
+            try native.checkCompatible(path: projectorPath, visionHash: visionID.hash, visionWidth: vision.config.width,
+                                       decoderHash: decoderID.hash, decoderWidth: decoder.config.hiddenSize)
+            projector = native
+        } else {
+            projector = try Projector.importForeign(projectorPath, visionWidth: vision.config.width, prefixTokens: vision.config.prefixTokens,
+                                                    textWidth: decoder.config.hiddenSize, vision: visionID, decoder: decoderID)
+        }
         try self.init(vision: vision, preprocessor: try ImagePreprocessing.load(directory: visionDirectory),
                       projector: projector, decoder: decoder)
     }

@@ -13,7 +13,7 @@ struct VLM: ParsableCommand {
         pretrained Llama-style language model, on the CPU, with no Python.
         """,
         version: "swift-vlm \(vlmVersion)\n\(BLASRuntime.summary)",
-        subcommands: [Caption.self, Ask.self, Chat.self, Score.self, Generate.self, Serve.self, Precompute.self, Train.self, Eval.self, Features.self, ImportDINOv2.self, ExportProjector.self, Doctor.self]
+        subcommands: [Caption.self, Ask.self, Chat.self, Score.self, Generate.self, Serve.self, Precompute.self, Train.self, Eval.self, Features.self, ImportDINOv2.self, ExportProjector.self, Export.self, Doctor.self]
     )
 }
 

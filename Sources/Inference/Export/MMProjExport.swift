@@ -1,0 +1,135 @@
+// `vlm export --format gguf-mmproj`: an mmproj GGUF for llama.cpp's libmtmd (`llama-mtmd-cli`,
+// `llama-server --mmproj`), read by tools/mtmd/clip.cpp: the vision tower as `v.*`, the projector
+// as `mm.*`, `clip.*` metadata, projector type "mlp" (LLaVA-1.5's Linear → GELU → Linear).
+//
+// clip.cpp's llava graph (models/llava.cpp), which "mlp" runs: patch conv (+ bias) → [+ CLS] →
+// + position table (as stored: written here already interpolated to the export's grid) → [pre_ln]
+// → the first n encoder layers, n = the largest `clip.vision.feature_layer` → [post_ln] → drop the
+// CLS row → mm.0 → GELU → mm.2. It has no layer scale (DINOv2's are folded into attn_out/ffn_down),
+// no register tokens, no token reduction, no feature standardisation, and always applies GELU
+// after mm.0 (so a linear projector has no exact form). The ViT MLP's activation is GELU in its
+// tanh form (clip.use_gelu) or quick GELU: an erf-GELU tower (DINOv2) runs with the tanh form
+// there, a documented approximation (|Δ| < 5e-4 per activation).
+//
+// Legend: C decoder width, Dv vision width, L vision layers, G patch grid side.
+
+import Backbones
+import Foundation
+import Projector
+
+public enum MMProjExport {
+    public static let format = "llama.cpp mmproj (clip.cpp)"
+
+    /// What `write` produced.
+    public struct Summary: Sendable {
+        public var projectorType: String
+        public var layers: Int
+        public var imageSize: Int
+        public var tensors: Int
+        /// Where llama.cpp computes something slightly different from swift-vlm.
+        public var approximations: [String]
+    }
+
+    /// Throws `ExportError.unrepresentable` when clip.cpp cannot hold this projector and vision tower.
+    public static func check(_ s: ExportSource) throws {
+        let p = s.projectorConfig, v = s.visionConfig
+        let reduction = try p.tokenReduction
+        switch reduction {
+        case .none: break
+        case .pixelShuffle(let r):
+            throw ExportError.unrepresentable(format: format, missing: "pixel shuffle \(r) followed by \(p.kind.rawValue): clip.cpp's pixel-shuffle projectors are idefics3 (SigLIP tower, shuffle then one bias-free linear layer) and internvl (InternViT tower with CLS, shuffle then LayerNorm → Linear → GELU → Linear); neither is a shuffle followed by this swift-vlm projector", needs: [.noReduction])
+        case .averagePool(let r):
+            throw ExportError.unrepresentable(format: format, missing: "average pooling \(r): clip.cpp has no pooling before an MLP projector", needs: [.noReduction])
+        }
+        if p.normalizeFeatures {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp's mlp projector has no per-token feature standardisation, and a standardisation cannot be folded into mm.0", needs: [.noStandardisation])
+        }
+        if p.kind != .mlp2xGelu {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp's mlp projector always applies GELU after mm.0, so a single linear layer has no exact form", needs: [.mlpProjector])
+        }
+        if v.registers > 0 {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp's llava graph has no register tokens (this DINOv2 has \(v.registers))", needs: [.visionTower])
+        }
+        if p.keepPrefixTokens && p.prefixTokens > 0 {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp's llava graph always drops the CLS row before the projector; this projector keeps it", needs: [.prefixTokens])
+        }
+        let depth = try s.featureDepth(format: format)
+        if depth.layers == 0 {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp runs at least one encoder layer; this projector reads the embeddings (hidden state 0)", needs: [.hiddenLayer])
+        }
+        _ = try imageSize(s)
+        // clip.cpp divides 8-bit values by 255, then subtracts the mean and divides by the std.
+        if let f = s.vlm.preprocessor.rescaleFactor, abs(f - 1.0 / 255) > 1e-9 {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp rescales pixels by 1/255; this preprocessor rescales by \(f)", needs: [.visionTower])
+        }
+        if s.vlm.preprocessor.rescaleFactor == nil {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp rescales pixels by 1/255; this preprocessor does not rescale", needs: [.visionTower])
+        }
+    }
+
+    /// The square input size the preprocessor produces (llama.cpp resizes every image to it).
+    static func imageSize(_ s: ExportSource) throws -> Int {
+        let v = s.visionConfig
+        let size = s.vlm.preprocessor.outputSize(height: v.imageSize, width: v.imageSize)
+        guard size.height == size.width, size.height % v.patchSize == 0 else {
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp takes square inputs in whole patches; this preprocessor gives \(size.width)x\(size.height)", needs: [.visionTower])
+        }
+        return size.height
+    }
+
+    /// Writes the mmproj GGUF to `out`.
+    @discardableResult
+    public static func write(_ s: ExportSource, to out: String, dtype: DType = .f32) throws -> Summary {
+        try check(s)
+        let vlm = s.vlm, p = s.projectorConfig, v = s.visionConfig
+        let depth = try s.featureDepth(format: format)
+        let size = try imageSize(s)
+        let grid = size / v.patchSize
+        var approximations: [String] = []
+        var g = GGUFWriter()
+        g.set("general.architecture", .string("clip"))
+        g.set("general.name", .string("swift-vlm \(p.visionModel) + \(p.kind.rawValue) projector for \(p.decoderModel)"))
+        g.set("general.description", .string("exported by swift-vlm (projector step \(p.step); vision \(p.visionHash), decoder \(p.decoderHash))"))
+        g.set("general.file_type", .uint32(dtype == .f16 ? 1 : 0))
+        g.set("clip.has_vision_encoder", .bool(true))
+        g.set("clip.has_text_encoder", .bool(false))
+        g.set("clip.has_llava_projector", .bool(true))
+        g.set("clip.projector_type", .string("mlp"))
+        switch v.activation {
+        case .geluTanh: g.set("clip.use_gelu", .bool(true))
+        case .geluErf:
+            g.set("clip.use_gelu", .bool(true))
+            approximations.append("the vision MLP's erf GELU runs as llama.cpp's tanh-form GELU")
+        case .quickGelu: g.set("clip.use_gelu", .bool(false))
+        }
+        approximations.append("the projector's erf GELU runs as llama.cpp's ggml_gelu (tanh form)")
+        g.set("clip.vision.image_size", .uint32(UInt32(size)))
+        g.set("clip.vision.patch_size", .uint32(UInt32(v.patchSize)))
+        g.set("clip.vision.embedding_length", .uint32(UInt32(v.width)))
+        g.set("clip.vision.feed_forward_length", .uint32(UInt32(v.mlpWidth)))
+        g.set("clip.vision.projection_dim", .uint32(UInt32(p.textWidth)))
+        g.set("clip.vision.block_count", .uint32(UInt32(depth.layers)))
+        g.set("clip.vision.attention.head_count", .uint32(UInt32(v.heads)))
+        g.set("clip.vision.attention.layer_norm_epsilon", .float32(v.eps))
+        g.set("clip.vision.feature_layer", .int32Array([Int32(depth.layers)]))
+        let pre = vlm.preprocessor
+        g.set("clip.vision.image_mean", .float32Array(pre.mean ?? [0, 0, 0]))
+        g.set("clip.vision.image_std", .float32Array(pre.std ?? [1, 1, 1]))
+
+        var count = 0
+        for t in try vlm.vision.ggmlTensors(layers: depth.layers, grid: grid, finalNorm: depth.finalNorm) {
+            // norms, biases and embeddings stay F32 (as llama.cpp's converters keep 1-D tensors)
+            g.add(t.name, shape: t.shape, values: t.values, dtype: t.shape.count >= 2 && t.name != "v.position_embd.weight" ? dtype : .f32)
+            count += 1
+        }
+        let names = ["multi_modal_projector.linear_1.weight": "mm.0.weight", "multi_modal_projector.linear_1.bias": "mm.0.bias",
+                     "multi_modal_projector.linear_2.weight": "mm.2.weight", "multi_modal_projector.linear_2.bias": "mm.2.bias"]
+        for t in vlm.projector.namedTensors {
+            guard let n = names[t.name] else { throw ExportError.badInput(path: s.projectorPath, reason: "unexpected projector tensor \(t.name)") }
+            g.add(n, shape: t.shape, values: t.values, dtype: t.shape.count >= 2 ? dtype : .f32)
+            count += 1
+        }
+        do { try g.write(to: out) } catch { throw ExportError.cannotWrite(path: out, reason: "\(error)") }
+        return Summary(projectorType: "mlp", layers: depth.layers, imageSize: size, tensors: count, approximations: approximations)
+    }
+}
