@@ -18,8 +18,9 @@ if command -v mpirun >/dev/null; then
 elif [ "${CI:-}" = "true" ]; then
   echo "test.sh: mpirun missing under CI (scripts/setup.sh installs openmpi-bin)" >&2; exit 1
 fi
-if [ "${CI:-}" = "true" ] && grep -E "^Test Case .* skipped" "$log" >/dev/null; then
+# (a skip whose reason says "known open" is a documented, deliberately gated test, not a missing file)
+if [ "${CI:-}" = "true" ] && grep -E ": Test skipped - " "$log" | grep -v "known open" >/dev/null; then
   echo "test.sh: tests were skipped under CI (they need files that set-up should have provided):" >&2
-  grep -E "^Test Case .* skipped" "$log" >&2
+  grep -E ": Test skipped - " "$log" | grep -v "known open" >&2
   exit 1
 fi
