@@ -42,5 +42,8 @@ $VLM train --data "$TRAIN" --val "$VAL" --features "$FEATURES" --out "$RUN" \
   --layer -2 --reduce shuffle:4 --normalize-features --projector mlp2x_gelu --system none \
   --steps "$STEPS" --batch 8 --lr 5e-4 --warmup 30 --min-lr-ratio 0.1 --clip 1 --max-length 640 \
   --save-every 50 --eval-every 100 --early-stop 3 --seed 0 $RESUME
-$VLM eval --data "$DATA/test.jsonl" --projector "$RUN/best-projector.safetensors" --max-tokens 24 --baselines --baseline-limit 600 \
+# evaluation: every non-scene test row and every row of 200 seeded scenes (the whole split: DATA/test.jsonl)
+TEST=$DATA/test-s1.jsonl
+[ -f "$TEST" ] || python3 scripts/data/subset.py "$DATA/test.jsonl" "$TEST" --images shapes=200 --seed 0
+$VLM eval --data "$TEST" --projector "$RUN/best-projector.safetensors" --max-tokens 24 --baselines --baseline-limit 200 \
   --train "$TRAIN" --features "$FEATURES" --out "$RUN/eval-test.json"
