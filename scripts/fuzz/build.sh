@@ -13,11 +13,11 @@ nice -n 10 swift build -c $CONFIG -j 2 --scratch-path $SCRATCH --target Projecto
   -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address >&2
 B=$SCRATCH/$CONFIG
 OBJECTS=()
-for t in Kernels Backbones Projector CJPEG CPNG CSentencePiece; do
+for t in Kernels Backbones Projector CJPEG CPNG CSentencePiece CQuant CMPI; do
   OBJECTS+=($(find "$B/$t.build" -name '*.o' | sort))
 done
 CLANG_MODULES=()
-for t in CJPEG CPNG CSentencePiece; do
+for t in CJPEG CPNG CSentencePiece CQuant CMPI; do
   CLANG_MODULES+=(-Xcc -fmodule-map-file="$B/$t.build/module.modulemap" -Xcc -I -Xcc "Sources/$t/include")
 done
 CLANG_MODULES+=(-Xcc -fmodule-map-file=Sources/CBLAS/module.modulemap -Xcc -I -Xcc Sources/CBLAS)
@@ -29,7 +29,7 @@ for h in "${HARNESSES[@]}"; do
   nice -n 10 swiftc -sanitize=fuzzer,address -parse-as-library -O -target-cpu haswell -module-name "Fuzz_$h" \
     -I "$B/Modules" "${CLANG_MODULES[@]}" \
     scripts/fuzz/harnesses/Common.swift "scripts/fuzz/harnesses/$h.swift" "${OBJECTS[@]}" \
-    -ljpeg -lpng16 -lsentencepiece -lstdc++ $(pkg-config --libs openblas) \
+    -ljpeg -lpng16 -lsentencepiece -lstdc++ -ldl -lpthread $(pkg-config --libs openblas) \
     -o "$SCRATCH/bin/fuzz-$h" 2> >(grep -v "Cannot export local symbol" >&2)
 done
 echo "harnesses in $SCRATCH/bin" >&2
