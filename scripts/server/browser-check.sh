@@ -12,18 +12,7 @@ VENV=${VLM_OPENAI_VENV:-.venv-openai}
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/python" -c "import websocket" 2>/dev/null || "$VENV/bin/pip" install -q websocket-client
 command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium"; exit 1; }
-LOG=$(mktemp)
-"$VLM" serve --port 0 2> "$LOG" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
-PORT=""
-for _ in $(seq 1 600); do
-    PORT=$(sed -n 's#.*listening on http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$LOG" | head -1)
-    [ -n "$PORT" ] && break
-    kill -0 $SERVER 2>/dev/null || { cat "$LOG"; exit 1; }
-    sleep 0.1
-done
-[ -n "$PORT" ] || { echo "the server did not start"; cat "$LOG"; exit 1; }
+source scripts/server/start-server.sh
 # the page's caption must equal `vlm caption`'s (SKIP_EXPECT=1 skips that comparison)
 EXPECT_ARGS=()
 if [ -z "${SKIP_EXPECT:-}" ]; then EXPECT_ARGS=(--expect "$("$VLM" caption "$IMAGE")"); fi

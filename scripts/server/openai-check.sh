@@ -12,17 +12,6 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q openai
 fi
-LOG=$(mktemp)
-"$VLM" serve --port 0 2> "$LOG" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
-PORT=""
-for _ in $(seq 1 600); do
-    PORT=$(sed -n 's#.*listening on http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$LOG" | head -1)
-    [ -n "$PORT" ] && break
-    kill -0 $SERVER 2>/dev/null || { cat "$LOG"; exit 1; }
-    sleep 0.1
-done
-[ -n "$PORT" ] || { echo "the server did not start"; cat "$LOG"; exit 1; }
+source scripts/server/start-server.sh
 "$VENV/bin/python" scripts/server/openai_check.py --base-url "http://127.0.0.1:$PORT/v1" --vlm "$VLM" --image "$IMAGE"
 echo "access log:"; cat "$LOG"
