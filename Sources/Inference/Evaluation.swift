@@ -156,16 +156,6 @@ public enum Evaluation {
         return r
     }
 
-    /// Scores of one run, overall and per source.
-    public static func score(_ run: EvaluationRun, samples: [Sample]) throws -> (overall: EvaluationScores, perSource: [String: EvaluationScores]) {
-        let all = Array(samples.indices)
-        var per: [String: EvaluationScores] = [:]
-        for source in Set(samples.map { $0.source ?? "-" }) {
-            per[source] = try score(run, samples: samples, indices: all.filter { (samples[$0].source ?? "-") == source })
-        }
-        return (try score(run, samples: samples, indices: all), per)
-    }
-
     /// Generates every output and ranking of `vlm` on `samples` (images encoded in batches).
     public static func run(_ vlm: VisionLanguageModel, name: String, samples: [Sample], ranking: [Int: (candidates: [String], correct: Int)],
                            maxTokens: Int, batch: Int = 8, progress: (Int, Int) -> Void = { _, _ in }) throws -> EvaluationRun {
