@@ -58,7 +58,12 @@ let package = Package(
         // at run time through per-function target attributes (see Sources/CQuant/include/CQuant.h).
         .target(name: "CQuant", path: "Sources/CQuant",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"], .when(configuration: .release))]),
-        .target(name: "Kernels", dependencies: ["CBLAS", "CQuant"], path: "Sources/Kernels", swiftSettings: fastMath),
+        // CDNNL: bf16 products through oneDNN (libdnnl 2.x), dlopen()ed at run time; off where the
+        // library or a native bf16 CPU is missing (see Sources/CDNNL/include/cdnnl.h).
+        .target(name: "CDNNL", path: "Sources/CDNNL",
+                cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))],
+                linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CQuant", "CDNNL"], path: "Sources/Kernels", swiftSettings: fastMath),
 
         // MARK: frozen backbones: weight readers, ViTs, the Llama decoder, tokenizers, images
         .target(name: "Backbones", dependencies: ["Kernels", "CJPEG", "CPNG", "CSentencePiece"],

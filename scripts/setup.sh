@@ -6,7 +6,7 @@
 # (scripts/fixtures/README.md says how).
 set -euo pipefail
 
-need=(libopenblas-dev libjpeg-dev libpng-dev libsentencepiece-dev pkg-config)
+need=(libopenblas-dev libjpeg-dev libpng-dev libsentencepiece-dev libdnnl-dev pkg-config)
 # Open MPI: not needed to build or to run single-process (vlm loads libmpi at run time under
 # mpirun only); installed for the data-parallel checks of scripts/mpi/check.sh. SKIP_MPI=1 skips it.
 [ "${SKIP_MPI:-0}" = 1 ] || need+=(openmpi-bin libopenmpi-dev iproute2)

@@ -25,10 +25,12 @@ public enum BLASRuntime {
     /// Threads OpenBLAS uses for one call.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// Sets the number of threads for BLAS calls and for the quantized kernels' pool (at least 1).
+    /// Sets the number of threads for BLAS calls, the quantized kernels' pool and oneDNN's bf16
+    /// products (at least 1).
     public static func setThreads(_ n: Int) {
         openblas_set_num_threads(Int32(max(1, n)))
         vq_set_threads(Int32(max(1, n)))
+        BF16Runtime.setThreads(n)
     }
 
     /// Why the current kernel was chosen, set by `ensureFastKernels`.

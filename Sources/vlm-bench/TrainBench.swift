@@ -34,18 +34,28 @@ enum TrainBench {
                                     hash: "img\(b)", sequence: BuiltSequence(prefix: p, imageTokens: 64, suffix: s, targets: targets))
             }
             let settings = TrainingSettings(steps: steps + 1, batch: B, saveEvery: 0, recompute: recompute)
-            let trainer = try Trainer(model: ckpt.model, projector: projector, cache: cache, items: items, settings: settings,
-                                      runDirectory: dir.appendingPathComponent("run").path, dataPath: "bench")
-            var times: [Double] = []
-            for s in 0...steps {
-                let t = DispatchTime.now()
-                try trainer.train(stopAfter: 1)
-                if s > 0 { times.append(seconds(since: t)) }
+            // float32, then bf16 where this CPU and oneDNN have it (`vlm doctor`: "bf16:")
+            var sps = 0.0
+            let precisions: [Precision] = BF16Runtime.available ? [.fp32, .bf16] : [.fp32]
+            if !BF16Runtime.available { print("bf16: \(BF16Runtime.status)") }
+            for precision in precisions {
+                ckpt.model.trainingPrecision = precision
+                let trainer = try Trainer(model: ckpt.model, projector: projector, cache: cache, items: items, settings: settings,
+                                          runDirectory: dir.appendingPathComponent("run-\(precision.rawValue)").path, dataPath: "bench")
+                var times: [Double] = []
+                for s in 0...steps {
+                    let t = DispatchTime.now()
+                    try trainer.train(stopAfter: 1)
+                    if s > 0 { times.append(seconds(since: t)) }
+                }
+                let rate = Double(B) / median(times)
+                if precision == .fp32 { sps = rate }
+                let peak = peakResidentMiB()
+                print(String(format: "swift-vlm %@: %.2f samples/s (%d threads%@, median of %d steps); peak RSS %.0f MiB (decoder weights loaded: %.0f MiB; step buffers %.0f MiB)",
+                             precision.rawValue, rate, threads, recompute ? ", recompute" : "", steps, peak, rssModel, Double(trainer.stepBytes) / 1_048_576))
+                if precision == .bf16 { print(String(format: "ratio bf16/fp32: %.2fx", rate / sps)) }
             }
-            let sps = Double(B) / median(times)
             let peak = peakResidentMiB()
-            print(String(format: "swift-vlm: %.2f samples/s (%d threads%@, median of %d steps); peak RSS %.0f MiB (decoder weights loaded: %.0f MiB; step buffers %.0f MiB)",
-                         sps, threads, recompute ? ", recompute" : "", steps, peak, rssModel, Double(trainer.stepBytes) / 1_048_576))
             if let peer = runPython("scripts/bench/torch_train.py", [path, "\(threads)", "\(steps)"]),
                let psps = peer["samples_per_s"] as? Double, let prss = peer["peak_rss_mib"] as? Double, let pmodel = peer["model_rss_mib"] as? Double {
                 print(String(format: "pytorch:   %.2f samples/s; peak RSS %.0f MiB (after loading: %.0f MiB)", psps, prss, pmodel))

@@ -163,3 +163,5 @@ func applyThreadsOption(_ threads: Int?) {
     let got = BLASRuntime.threads
     if got < t { printError("note: --threads \(t): this OpenBLAS runs at most \(got) threads; using \(got)") }
 }
+
+extension Precision: ExpressibleByArgument {}

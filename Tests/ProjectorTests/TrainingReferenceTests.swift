@@ -161,6 +161,37 @@ final class TrainingReferenceTests: XCTestCase {
         XCTAssertEqual(sumAll, sum, accuracy: 1e-4)
     }
 
+    /// The bf16 training products against PyTorch's float32 loss and gradients. Every decoder
+    /// product rounds both operands to bf16 (unit roundoff u = 2^-8) and accumulates in float32, so
+    /// the loss and the projector gradients move by a few u relative: bounds 1e-2 (loss) and 3e-2
+    /// (gradients, max abs error over the largest |g|), where a wrong product is off by O(1).
+    func testBF16TrainingStaysWithinBF16RoundingOfPyTorch() throws {
+        guard BF16Runtime.available else {
+            let status = BF16Runtime.status
+            throw XCTSkip(status.contains("no native bf16") ? "bf16 path not on this CPU: \(status)" : "bf16 path unavailable: \(status)")
+        }
+        let f = try tensors(), m = try meta()
+        let p = try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f)
+        let (cache, items) = try items(in: try tempDir("bf16"))
+        let decoder = try model()
+        decoder.trainingPrecision = .bf16
+        defer { decoder.trainingPrecision = .fp32 }
+        XCTAssertEqual(decoder.trainingPrecision, .bf16)
+        let trainer = try Trainer(model: decoder, projector: p, cache: cache, items: items,
+                                  settings: TrainingSettings(steps: 1, batch: 3, saveEvery: 0), runDirectory: try tempDir("bf16run").path, dataPath: "fixture")
+        let (loss, grads) = try trainer.lossAndGradients(items)
+        let lossErr = abs(Double(loss) - m.mlp_loss) / m.mlp_loss
+        print("[bf16] loss \(loss) vs PyTorch float32 \(m.mlp_loss): relative error \(lossErr)")
+        XCTAssertLessThanOrEqual(lossErr, 1e-2)
+        XCTAssertGreaterThan(lossErr, 0, "the bf16 path must actually round (else it did not run)")
+        for (i, name) in p.params.names.enumerated() {
+            let ref = try floats(f, "mlp.grad." + name.replacingOccurrences(of: "multi_modal_projector.", with: ""))
+            let e = relErr(grads[i], ref)
+            print("[bf16] gradient \(name): max relative error \(e)")
+            XCTAssertLessThanOrEqual(e, 3e-2, name)
+        }
+    }
+
     func testRecomputeModeGivesTheSameGradients() throws {
         let f = try tensors()
         let p = try projector(kind: .mlp2xGelu, reduction: "shuffle:2", prefix: "mlp.init.", from: f)

@@ -14,6 +14,20 @@
 import Kernels
 import Foundation
 
+/// One block's weights in bf16 for the training products (`LlamaModel.trainingPrecision == .bf16`).
+final class LlamaBF16Layer {
+    let wq, wk, wv, wo, wGate, wUp, wDown: BF16Matrix   // the float32 shapes, rounded to bf16
+
+    init(_ w: LlamaLayerWeights, config: LlamaConfig) {
+        let C = config.hiddenSize, F = config.intermediateSize
+        let qw = config.numHeads * config.headDim, kvw = config.numKeyValueHeads * config.headDim
+        wq = BF16Matrix(w.wq, rows: qw, columns: C); wk = BF16Matrix(w.wk, rows: kvw, columns: C)
+        wv = BF16Matrix(w.wv, rows: kvw, columns: C); wo = BF16Matrix(w.wo, rows: C, columns: qw)
+        wGate = BF16Matrix(w.wGate, rows: F, columns: C); wUp = BF16Matrix(w.wUp, rows: F, columns: C)
+        wDown = BF16Matrix(w.wDown, rows: C, columns: F)
+    }
+}
+
 /// The activations of one decoder block that its backward reads.
 final class LlamaLayerActivations {
     let xIn: FloatBuffer     // (N, C) block input
@@ -72,6 +86,7 @@ public final class LlamaTrainingState {
     let attentionWorkspace: FloatBuffer // (T_s, T_s) one head's scores / score gradients
     let losses: FloatBuffer       // (R)
     let dTarget: FloatBuffer      // (R, C)
+    let bf16Scratch: BF16Scratch  // (N, max(C, F, Hq*D)) a product's left operand in bf16
     /// Segment lengths of the current batch.
     public private(set) var segments: [Int] = []
 
@@ -87,6 +102,7 @@ public final class LlamaTrainingState {
         var floats = (recompute ? L * n * Double(C) : 0) + (recompute ? 1 : L) * perLayer
         floats += 4 * n * Double(C) + 4 * n * Double(F) + n * Double(2 * qw + 2 * kvw)
         floats += r * (3 * Double(C) + 2 + 2 * Double(V)) + (recompute ? n * Double(C) : 0) + Double(maxSequence) * Double(maxSequence)
+        floats += n * Double(max(C, F, qw)) / 2   // bf16 scratch
         let bytes = 4 * floats
         return bytes < Double(Int.max / 2) ? Int(bytes) : Int.max / 2
     }
@@ -114,13 +130,14 @@ public final class LlamaTrainingState {
         recomputeOut = FloatBuffer(count: recompute ? N * C : 0)
         attentionWorkspace = FloatBuffer(count: maxSequence * maxSequence)
         dTarget = FloatBuffer(count: R * C)
+        bf16Scratch = BF16Scratch(count: N * max(C, F, qw))
     }
 
     /// Bytes held by this state (for memory reports).
     public var bytes: Int {
         var n = [x, xn, h, dX, dXn, dH, dGate, dUp, dQ, dK, dV, dAtt, targetRows, targetRstd, targetInput, logits, dLogits, losses, dTarget, recomputeOut, attentionWorkspace]
             .reduce(0) { $0 + $1.count }
-        n += layerInputs.reduce(0) { $0 + $1.count }
+        n += layerInputs.reduce(0) { $0 + $1.count } + bf16Scratch.count / 2
         for l in layers { n += [l.xIn, l.rstd1, l.q, l.k, l.v, l.probs, l.att, l.xMid, l.rstd2, l.gate, l.up].reduce(0) { $0 + $1.count } }
         return n * 4
     }
@@ -184,10 +201,11 @@ extension LlamaModel {
         let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
         let Hq = config.numHeads, Hkv = config.numKeyValueHeads, qw = Hq * D, kvw = Hkv * D
         let w = weights.layers[l]
+        let b: LlamaBF16Layer? = trainingPrecision == .bf16 ? bf16Layers[l] : nil
         rmsnormForward(s.xn.pointer, a.rstd1.pointer, xIn, w.attentionNorm.readable, T: N, C: C, eps: config.rmsNormEps)
-        matmulForward(a.q.pointer, s.xn.readable, w.wq.readable, nil, T: N, I: C, O: qw)
-        matmulForward(a.k.pointer, s.xn.readable, w.wk.readable, nil, T: N, I: C, O: kvw)
-        matmulForward(a.v.pointer, s.xn.readable, w.wv.readable, nil, T: N, I: C, O: kvw)
+        product(a.q.pointer, s.xn.readable, w.wq, b?.wq, T: N, I: C, O: qw, s)
+        product(a.k.pointer, s.xn.readable, w.wk, b?.wk, T: N, I: C, O: kvw, s)
+        product(a.v.pointer, s.xn.readable, w.wv, b?.wv, T: N, I: C, O: kvw, s)
         withRope { cosP, sinP in
             var row = 0, probOffset = 0
             for T in segments {
@@ -201,14 +219,14 @@ extension LlamaModel {
         }
         // xMid = xIn + att·Woᵀ
         a.xMid.pointer.update(from: xIn, count: N * C)
-        matmulForward(a.xMid.pointer, a.att.readable, w.wo.readable, nil, T: N, I: qw, O: C, accumulate: true)
+        product(a.xMid.pointer, a.att.readable, w.wo, b?.wo, T: N, I: qw, O: C, accumulate: true, s)
         // out = xMid + Wdown·swiglu(gate, up)
         rmsnormForward(s.xn.pointer, a.rstd2.pointer, a.xMid.readable, w.mlpNorm.readable, T: N, C: C, eps: config.rmsNormEps)
-        matmulForward(a.gate.pointer, s.xn.readable, w.wGate.readable, nil, T: N, I: C, O: F)
-        matmulForward(a.up.pointer, s.xn.readable, w.wUp.readable, nil, T: N, I: C, O: F)
+        product(a.gate.pointer, s.xn.readable, w.wGate, b?.wGate, T: N, I: C, O: F, s)
+        product(a.up.pointer, s.xn.readable, w.wUp, b?.wUp, T: N, I: C, O: F, s)
         swigluForward(s.h.pointer, a.gate.readable, a.up.readable, N: N * F)
         out.update(from: a.xMid.pointer, count: N * C)
-        matmulForward(out, s.h.readable, w.wDown.readable, nil, T: N, I: F, O: C, accumulate: true)
+        product(out, s.h.readable, w.wDown, b?.wDown, T: N, I: F, O: C, accumulate: true, s)
     }
 
     /// Backward of the last `trainingForward`: the loss is Σ_r scale·loss_r; writes
@@ -259,19 +277,20 @@ extension LlamaModel {
         let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
         let Hq = config.numHeads, Hkv = config.numKeyValueHeads, qw = Hq * D, kvw = Hkv * D
         let w = weights.layers[l]
+        let b: LlamaBF16Layer? = trainingPrecision == .bf16 ? bf16Layers[l] : nil
         // MLP: out = xMid + h·Wdownᵀ, h = silu(gate)*up, gate/up = rmsnorm(xMid)·Wᵀ
         s.dH.zero()
-        matmulBackwardInput(s.dH.pointer, s.dX.readable, w.wDown.readable, T: N, I: F, O: C)
+        productBackward(s.dH.pointer, s.dX.readable, w.wDown, b?.wDown, T: N, I: F, O: C, s)
         s.dGate.zero(); s.dUp.zero()
         swigluBackward(s.dGate.pointer, s.dUp.pointer, s.dH.readable, a.gate.readable, a.up.readable, N: N * F)
         s.dXn.zero()
-        matmulBackwardInput(s.dXn.pointer, s.dGate.readable, w.wGate.readable, T: N, I: C, O: F)
-        matmulBackwardInput(s.dXn.pointer, s.dUp.readable, w.wUp.readable, T: N, I: C, O: F)
+        productBackward(s.dXn.pointer, s.dGate.readable, w.wGate, b?.wGate, T: N, I: C, O: F, s)
+        productBackward(s.dXn.pointer, s.dUp.readable, w.wUp, b?.wUp, T: N, I: C, O: F, s)
         // dX (= dL/dout) also flows straight to xMid through the residual; add the norm's share
         rmsnormBackward(s.dX.pointer, s.dXn.readable, a.xMid.readable, w.mlpNorm.readable, a.rstd2.readable, T: N, C: C)
         // attention: xMid = xIn + att·Woᵀ
         s.dAtt.zero()
-        matmulBackwardInput(s.dAtt.pointer, s.dX.readable, w.wo.readable, T: N, I: qw, O: C)
+        productBackward(s.dAtt.pointer, s.dX.readable, w.wo, b?.wo, T: N, I: qw, O: C, s)
         s.dQ.zero(); s.dK.zero(); s.dV.zero()
         withRope { cosP, sinP in
             var row = 0, probOffset = 0
@@ -286,10 +305,31 @@ extension LlamaModel {
             }
         }
         s.dXn.zero()
-        matmulBackwardInput(s.dXn.pointer, s.dQ.readable, w.wq.readable, T: N, I: C, O: qw)
-        matmulBackwardInput(s.dXn.pointer, s.dK.readable, w.wk.readable, T: N, I: C, O: kvw)
-        matmulBackwardInput(s.dXn.pointer, s.dV.readable, w.wv.readable, T: N, I: C, O: kvw)
+        productBackward(s.dXn.pointer, s.dQ.readable, w.wq, b?.wq, T: N, I: C, O: qw, s)
+        productBackward(s.dXn.pointer, s.dK.readable, w.wk, b?.wk, T: N, I: C, O: kvw, s)
+        productBackward(s.dXn.pointer, s.dV.readable, w.wv, b?.wv, T: N, I: C, O: kvw, s)
         rmsnormBackward(s.dX.pointer, s.dXn.readable, xIn, w.attentionNorm.readable, a.rstd1.readable, T: N, C: C)
+    }
+
+    /// y(T,O) = x(T,I)·Wᵀ (or += with `accumulate`) in the training precision: bf16 when `b`
+    /// (W's bf16 copy) is given, else float32.
+    func product(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ b: BF16Matrix?,
+                 T: Int, I: Int, O: Int, accumulate: Bool = false, _ s: LlamaTrainingState) {
+        if let b {
+            bf16MatmulForward(y, x, b, w.readable, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
+        } else {
+            matmulForward(y, x, w.readable, nil, T: T, I: I, O: O, accumulate: accumulate)
+        }
+    }
+
+    /// dx(T,I) += dy(T,O)·W in the training precision (see `product`).
+    func productBackward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: FloatBuffer, _ b: BF16Matrix?,
+                         T: Int, I: Int, O: Int, _ s: LlamaTrainingState) {
+        if let b {
+            bf16MatmulBackwardInput(dx, dy, b, w.readable, scratch: s.bf16Scratch, T: T, I: I, O: O)
+        } else {
+            matmulBackwardInput(dx, dy, w.readable, T: T, I: I, O: O)
+        }
     }
 
     func withRope<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) throws -> R) rethrows -> R {

@@ -140,6 +140,16 @@ public final class LlamaModel {
     /// Reference mode of the float32 path: every product's input is first rounded per 32 values to
     /// 8 bits as the quantized path rounds it (so the two differ only in summation order). Tests only.
     public var roundsActivationsLikeQuantized = false
+    /// Arithmetic of the training forward/backward's block products (`.fp32` or `.bf16`; `.auto`
+    /// is resolved when set). The bf16 copies of the weights are made on first use in bf16.
+    public var trainingPrecision: Precision {
+        get { precisionChoice }
+        set { precisionChoice = (try? newValue.resolved()) ?? .fp32 }
+    }
+    private var precisionChoice: Precision = .fp32
+    /// The block weights in bf16 (L x [wq, wk, wv, wo, wGate, wUp, wDown]); built once, on the first
+    /// bf16 training step.
+    lazy var bf16Layers: [LlamaBF16Layer] = weights.layers.map { LlamaBF16Layer($0, config: config) }
     /// (P, D/2) rotary tables for positions 0..<config.maxPositions-or-more.
     let ropeCos: [Float], ropeSin: [Float]
     public let ropePositions: Int
