@@ -132,3 +132,31 @@ public func bf16MatmulBackwardInput(_ dx: UnsafeMutablePointer<Float>, _ dy: Uns
         matmulBackwardInput(dx, dy, w32, T: T, I: I, O: O)
     }
 }
+
+/// A frozen linear layer in the chosen arithmetic: y(T,O) = x(T,I)·Wᵀ + b (or y += … with
+/// `accumulate`), through bf16 when `w16` (W's bf16 copy) and `scratch` are given, else float32
+/// `matmulForward`. The one routing point models use.
+public func linearForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w32: UnsafePointer<Float>, _ w16: BF16Matrix?,
+                          _ b: UnsafePointer<Float>?, scratch: BF16Scratch?, T: Int, I: Int, O: Int, accumulate: Bool = false) {
+    guard let w16, let scratch else {
+        return matmulForward(y, x, w32, b, T: T, I: I, O: O, accumulate: accumulate)
+    }
+    var add = accumulate
+    if let b {   // start from (or add) the bias, then accumulate the product
+        for t in 0..<T {
+            if add { addForward(y + t * O, y + t * O, b, N: O) } else { (y + t * O).update(from: b, count: O) }
+        }
+        add = true
+    }
+    bf16MatmulForward(y, x, w16, w32, scratch: scratch, T: T, I: I, O: O, accumulate: add)
+}
+
+/// Rounds `count` float32 values to the nearest bf16 value, in place (NaN kept). The reference
+/// modes of the models use it to compute in float32 what the bf16 path computes.
+public func roundToBF16InPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n {
+        let u = p[i].bitPattern
+        if (u & 0x7fff_ffff) > 0x7f80_0000 { continue }
+        p[i] = Float(bitPattern: (u &+ 0x7fff &+ ((u >> 16) & 1)) & 0xffff_0000)
+    }
+}

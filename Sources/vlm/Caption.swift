@@ -20,15 +20,22 @@ struct VLMOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: precisionHelp)
+    var precision: Precision = .auto
+
     func validate() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func load() throws -> VisionLanguageModel {
         applyThreadsOption(threads)
-        return try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
-                                       projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
-                                       decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
+        let resolved = try precision.resolved()
+        let vlm = try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
+                                          projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
+                                          decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
+        vlm.decoder.model.inferencePrecision = resolved
+        vlm.vision.precision = resolved
+        return vlm
     }
 }
 

@@ -31,6 +31,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         decoder.applyThreads()
         let checkpoint = try LlamaCheckpoint.load(try decoder.resolvedDecoderPath())
+        try decoder.applyPrecision(to: checkpoint.model)
         let sampling = SamplingOptions(temperature: self.sampling.temperature, topK: self.sampling.topK,
                                        topP: self.sampling.topP, seed: self.sampling.seed)
         let prompt: TextPrompt
@@ -101,7 +102,9 @@ struct Score: ParsableCommand {
         } else {
             applyThreadsOption(model.threads)
             let path = try DefaultPaths.resolve(model.llm, DefaultPaths.decoder, flag: "llm")
-            results = try Scoring.score(checkpoint: try LlamaCheckpoint.load(path), prompt: prompt, candidates: candidates)
+            let checkpoint = try LlamaCheckpoint.load(path)
+            checkpoint.model.inferencePrecision = try model.precision.resolved()
+            results = try Scoring.score(checkpoint: checkpoint, prompt: prompt, candidates: candidates)
         }
         for (i, r) in results.enumerated() where !r.logprob.isFinite {
             throw CLIError(description: "the log-probability of \(jsonString(candidates[i])) is \(r.logprob): the checkpoint's weights or activations overflow")

@@ -1,5 +1,6 @@
 // Option groups shared by the subcommands, and where the embedded default weights live.
 import ArgumentParser
+import Backbones
 import Foundation
 import Inference
 import Kernels
@@ -51,8 +52,18 @@ struct DecoderOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: precisionHelp)
+    var precision: Precision = .auto
+
     func validate() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Sets the decoder's inference and training precision from --precision (and says which runs).
+    func applyPrecision(to model: LlamaModel) throws {
+        let p = try precision.resolved()
+        model.inferencePrecision = p
+        model.trainingPrecision = p
     }
 
     /// The decoder path to load: --llm, else the embedded default, else an error saying how to get it.
@@ -165,3 +176,6 @@ func applyThreadsOption(_ threads: Int?) {
 }
 
 extension Precision: ExpressibleByArgument {}
+
+/// The --precision help, one text for every subcommand that has the option.
+let precisionHelp = ArgumentHelp("Arithmetic of the large products (the ViT, the decoder's prefill and scoring, the training forward/backward): auto (bf16 with float32 accumulation where the CPU has native bf16 and oneDNN is installed; `vlm doctor` says), fp32, or bf16. Single decoding steps run float32.")

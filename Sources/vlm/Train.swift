@@ -120,9 +120,6 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Continue the run in --out from its last checkpoint.")
     var resume = false
 
-    @Option(name: .long, help: "Arithmetic of the decoder's products in the training forward/backward: auto (bf16 where the CPU has native bf16 and oneDNN is installed; `vlm doctor` says), fp32, or bf16 (float32 accumulation either way).")
-    var precision: Precision = .auto
-
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if let epochs, !(epochs > 0 && epochs <= 1e6) { throw ValidationError("--epochs must be a number in (0, 1e6], got \(epochs)") }
@@ -134,7 +131,7 @@ struct Train: ParsableCommand {
         let decoderPath = try decoder.resolvedDecoderPath()
         let visionPath = vision ?? DefaultPaths.vision.path
         let checkpoint = try LlamaCheckpoint.load(decoderPath)
-        checkpoint.model.trainingPrecision = try precision.resolved()
+        try decoder.applyPrecision(to: checkpoint.model)
         printError("precision: \(checkpoint.model.trainingPrecision.rawValue) (\(BF16Runtime.status))")
         let decoderID = try checkpointIdentity(decoderPath)
         let visionID = try checkpointIdentity(visionPath)

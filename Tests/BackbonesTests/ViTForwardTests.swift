@@ -36,6 +36,37 @@ final class ViTForwardTests: XCTestCase {
     func testWholeCLIPModelCheckpoint() throws { try check("clip_full", cases: ["native"]) }
     func testSigLIPVisionModel() throws { try check("siglip", cases: ["native"]) }
 
+    /// The bf16 path (oneDNN: bf16 operands, float32 accumulation) against transformers' float32.
+    /// The yardstick is what bf16 rounding alone costs: the float32 path with every product's
+    /// operands rounded to bf16 (the reference mode). The bf16 path must stay within twice that
+    /// distance (they differ by summation order and the roundings it flips); a wrong product is off
+    /// by the hidden states' own scale.
+    func testBF16IsAsCloseToTransformersAsBF16RoundingAllows() throws {
+        guard BF16Runtime.available else {
+            let status = BF16Runtime.status
+            throw XCTSkip(status.contains("no native bf16") ? "bf16 path not on this CPU: \(status)" : "bf16 path unavailable: \(status)")
+        }
+        for (model, c) in [("dinov2", "native"), ("dinov2_registers", "grid3x4"), ("clip_vision", "native"), ("siglip", "native")] {
+            let expected = try FixtureTensors(VisionFixtures.url("vit/\(model)/expected.safetensors"))
+            let shape = try expected.shape("\(c).pixel_values")
+            let pixels = try expected.f32("\(c).pixel_values")
+            let transformers = try expected.f32("\(c).hidden_states.-2")
+            func run(_ configure: (VisionTransformer) -> Void) throws -> [Float] {
+                let vit = try VisionCheckpoint.load(VisionFixtures.url("vit/\(model)").path)
+                configure(vit)
+                return try pixels.withUnsafeBufferPointer {
+                    try vit.forward(pixels: $0.baseAddress!, count: shape[0], height: shape[2], width: shape[3], layer: .hidden(-2))
+                }.toArray()
+            }
+            let bf16 = try run { $0.precision = .bf16; XCTAssertEqual($0.precision, .bf16) }
+            let rounded = try run { $0.roundWeightsToBF16(); $0.roundsOperandsLikeBF16 = true }
+            let (e, _) = maxAbsDiff(bf16, transformers), (yardstick, _) = maxAbsDiff(rounded, transformers)
+            print("vit \(model)/\(c) hidden_states.-2 vs transformers float32: bf16 path \(e), float32 with bf16-rounded operands \(yardstick)")
+            XCTAssertLessThanOrEqual(e, 2 * yardstick + 1e-5, model)
+            XCTAssertGreaterThan(e, 0, "\(model): bf16 must actually round")
+        }
+    }
+
     func testConfigsResolveAsTransformersDoes() throws {
         let dino = try VisionCheckpoint.load(VisionFixtures.url("vit/dinov2").path).config
         XCTAssertEqual([dino.width, dino.layers, dino.heads, dino.mlpWidth, dino.patchSize, dino.positionGrid], [32, 3, 4, 64, 7, 4])

@@ -50,6 +50,35 @@ final class LlamaReferenceTests: XCTestCase {
         }
     }
 
+    /// Prefill in bf16 (oneDNN: bf16 operands, float32 accumulation) against transformers'
+    /// float32 logits. The yardstick is what bf16 rounding alone costs on the same model: the float32
+    /// path with every product's operands rounded to bf16 (the reference mode). The bf16 path must
+    /// stay within twice that distance (the two differ by summation order and the roundings it
+    /// flips, each one bf16 step); a wrong product is off by the logits' own scale.
+    func testBF16PrefillIsAsCloseToTransformersAsBF16RoundingAllows() throws {
+        guard BF16Runtime.available else {
+            let status = BF16Runtime.status
+            throw XCTSkip(status.contains("no native bf16") ? "bf16 path not on this CPU: \(status)" : "bf16 path unavailable: \(status)")
+        }
+        for name in Self.models {
+            let exp = try Self.expected(name)
+            func logits(_ configure: (LlamaModel) -> Void) throws -> [Float] {
+                let ckpt = try LlamaCheckpoint.load(Self.checkpointPath(name))
+                configure(ckpt.model)
+                let state = ckpt.model.makeState(capacity: 64)
+                try ckpt.model.forward(tokens: exp.prompt_ids, state: state, logits: .all)
+                return Array(UnsafeBufferPointer(start: state.logits.pointer, count: exp.logits.count))
+            }
+            let bf16 = try logits { $0.inferencePrecision = .bf16; XCTAssertEqual($0.inferencePrecision, .bf16) }
+            let rounded = try logits { $0.roundWeightsToBF16(); $0.roundsOperandsLikeBF16 = true }
+            func distance(_ a: [Float]) -> Float { zip(a, exp.logits).map { abs($0 - $1) }.max() ?? .infinity }
+            let (e, yardstick) = (distance(bf16), distance(rounded))
+            print("[\(name)] prefill logits vs transformers float32: bf16 path \(e), float32 with bf16-rounded operands \(yardstick)")
+            XCTAssertLessThanOrEqual(e, 2 * yardstick + 1e-5, name)
+            XCTAssertGreaterThan(e, 0, "\(name): bf16 must actually round")
+        }
+    }
+
     func testTokenizerGivesTheReferencePromptIds() throws {
         for name in Self.models {
             let exp = try Self.expected(name)

@@ -315,11 +315,7 @@ extension LlamaModel {
     /// (W's bf16 copy) is given, else float32.
     func product(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ b: BF16Matrix?,
                  T: Int, I: Int, O: Int, accumulate: Bool = false, _ s: LlamaTrainingState) {
-        if let b {
-            bf16MatmulForward(y, x, b, w.readable, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
-        } else {
-            matmulForward(y, x, w.readable, nil, T: T, I: I, O: O, accumulate: accumulate)
-        }
+        linearForward(y, x, w.readable, b, nil, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
     }
 
     /// dx(T,I) += dy(T,O)·W in the training precision (see `product`).

@@ -6,7 +6,6 @@
 //         S positions in the KV cache so far (past + T), P context capacity.
 
 import Kernels
-import Foundation
 
 // MARK: - Weights
 
@@ -93,6 +92,7 @@ public final class LlamaState {
     public let logits: FloatBuffer
     let act: QuantizedActivations   // (T, max(C, Hq*D, F)) 8-bit rows for the quantized products
     let attScratch: FloatBuffer     // (Hq, P) scores of one decoding step, all heads
+    let bf16Scratch: BF16Scratch    // (T, max(C, Hq*D, F)) a product's left operand in bf16
 
     public init(config: LlamaConfig, capacity: Int, maxChunk: Int = 256) {
         let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim
@@ -110,6 +110,7 @@ public final class LlamaState {
         logits = FloatBuffer(count: T * config.vocabSize)
         act = QuantizedActivations(maxRows: T, maxCols: max(C, qw, F))
         attScratch = FloatBuffer(count: config.numHeads * capacity)
+        bf16Scratch = BF16Scratch(count: T * max(C, qw, F))
     }
 
     /// Forgets the cache (a new sequence starts at position 0).
@@ -147,6 +148,30 @@ public final class LlamaModel {
         set { precisionChoice = (try? newValue.resolved()) ?? .fp32 }
     }
     private var precisionChoice: Precision = .fp32
+    /// Reference mode of the float32 path: each product's input rows are rounded to bf16 first.
+    /// With `roundWeightsToBF16()` the float32 path then computes what the bf16 path does, up to
+    /// summation order — and the roundings that order flips, each up to one bf16 step, so the two
+    /// agree to bf16 rounding, not to float32's. Tests only.
+    public var roundsOperandsLikeBF16 = false
+
+    /// Rounds every block weight and the LM head to bf16 in place (for the reference mode; this
+    /// changes the model). Tests only.
+    public func roundWeightsToBF16() {
+        for w in weights.layers {
+            for b in [w.wq, w.wk, w.wv, w.wo, w.wGate, w.wUp, w.wDown] { roundToBF16InPlace(b.pointer, count: b.count) }
+        }
+        roundToBF16InPlace(weights.lmHead.pointer, count: weights.lmHead.count)
+    }
+
+    /// Arithmetic of the inference forward's multi-row products (prefill, scoring: T > 1; a
+    /// single decoding step always runs float32 sgemv). `.auto` is resolved when set.
+    public var inferencePrecision: Precision {
+        get { inferenceChoice }
+        set { inferenceChoice = (try? newValue.resolved()) ?? .fp32 }
+    }
+    private var inferenceChoice: Precision = .fp32
+    /// The LM head in bf16 (V, C), for bf16 multi-row logits; built on first use.
+    lazy var bf16LMHead = BF16Matrix(weights.lmHead, rows: config.vocabSize, columns: config.hiddenSize)
     /// The block weights in bf16 (L x [wq, wk, wv, wo, wGate, wUp, wDown]); built once, on the first
     /// bf16 training step.
     lazy var bf16Layers: [LlamaBF16Layer] = weights.layers.map { LlamaBF16Layer($0, config: config) }
@@ -270,15 +295,23 @@ public final class LlamaModel {
                 guard let cosP = cosTable.baseAddress, let sinP = sinTable.baseAddress else {
                     throw LlamaError.invalidConfig(key: "head_dim", reason: "empty rotary table")
                 }
+                let bf16 = inferencePrecision == .bf16 && T > 1 && !roundsActivationsLikeQuantized
                 for (l, w) in weights.layers.enumerated() {
+                    let b: LlamaBF16Layer? = bf16 ? bf16Layers[l] : nil
+                    // products in float32, or bf16 with float32 accumulation (inferencePrecision)
+                    func linear(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w32: FloatBuffer, _ w16: BF16Matrix?,
+                                I: Int, O: Int, accumulate: Bool = false) {
+                        if roundsOperandsLikeBF16 { roundToBF16InPlace(UnsafeMutablePointer(mutating: x), count: T * I) }
+                        linearForward(y, x, w32.readable, w16, nil, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
+                    }
                     // attention: xn = rmsnorm(x); q,k,v = xn·Wᵀ; rotate q,k; append k,v to the cache
                     rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.attentionNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
                     if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: T, cols: C) }
-                    matmulForward(s.q.pointer, s.xn.pointer, w.wq.pointer, nil, T: T, I: C, O: qw)
+                    linear(s.q.pointer, s.xn.pointer, w.wq, b?.wq, I: C, O: qw)
                     let kDst = s.keyCache[l].pointer + pos0 * kvw    // (T, Hkv*D) rows of the cache
                     let vDst = s.valueCache[l].pointer + pos0 * kvw
-                    matmulForward(kDst, s.xn.pointer, w.wk.pointer, nil, T: T, I: C, O: kvw)
-                    matmulForward(vDst, s.xn.pointer, w.wv.pointer, nil, T: T, I: C, O: kvw)
+                    linear(kDst, s.xn.pointer, w.wk, b?.wk, I: C, O: kvw)
+                    linear(vDst, s.xn.pointer, w.wv, b?.wv, I: C, O: kvw)
                     ropeForward(s.q.pointer, T: T, H: Hq, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
                     ropeForward(kDst, T: T, H: Hkv, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
                     attentionForward(s.att.pointer, nil, s.q.pointer, s.keyCache[l].pointer, s.valueCache[l].pointer,
@@ -286,16 +319,16 @@ public final class LlamaModel {
                                      scratch: s.scratch.pointer, workspace: s.workspace.pointer)
                     // x += att·Woᵀ
                     if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.att.pointer, rows: T, cols: qw) }
-                    matmulForward(s.x.pointer, s.att.pointer, w.wo.pointer, nil, T: T, I: qw, O: C, accumulate: true)
+                    linear(s.x.pointer, s.att.pointer, w.wo, b?.wo, I: qw, O: C, accumulate: true)
 
                     // MLP: x += Wdown·(silu(xn·Wgateᵀ) * xn·Wupᵀ)
                     rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.mlpNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
                     if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: T, cols: C) }
-                    matmulForward(s.gate.pointer, s.xn.pointer, w.wGate.pointer, nil, T: T, I: C, O: F)
-                    matmulForward(s.up.pointer, s.xn.pointer, w.wUp.pointer, nil, T: T, I: C, O: F)
+                    linear(s.gate.pointer, s.xn.pointer, w.wGate, b?.wGate, I: C, O: F)
+                    linear(s.up.pointer, s.xn.pointer, w.wUp, b?.wUp, I: C, O: F)
                     swigluForward(s.gate.pointer, s.gate.pointer, s.up.pointer, N: T * F)
                     if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.gate.pointer, rows: T, cols: F) }
-                    matmulForward(s.x.pointer, s.gate.pointer, w.wDown.pointer, nil, T: T, I: F, O: C, accumulate: true)
+                    linear(s.x.pointer, s.gate.pointer, w.wDown, b?.wDown, I: F, O: C, accumulate: true)
                 }
             }
         }
@@ -312,7 +345,12 @@ public final class LlamaModel {
         case .all:
             rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, weights.finalNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
             if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: T, cols: C) }
-            matmulForward(s.logits.pointer, s.xn.pointer, weights.lmHead.pointer, nil, T: T, I: C, O: V)
+            if roundsOperandsLikeBF16 { roundToBF16InPlace(s.xn.pointer, count: T * C) }
+            if inferencePrecision == .bf16 && T > 1 && !roundsActivationsLikeQuantized {
+                bf16MatmulForward(s.logits.pointer, s.xn.readable, bf16LMHead, weights.lmHead.readable, scratch: s.bf16Scratch, T: T, I: C, O: V)
+            } else {
+                matmulForward(s.logits.pointer, s.xn.pointer, weights.lmHead.pointer, nil, T: T, I: C, O: V)
+            }
         }
     }
 

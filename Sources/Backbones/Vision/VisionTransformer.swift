@@ -152,6 +152,7 @@ final class VisionRunState {
     let patches: FloatBuffer   // (N·G, K) im2col of the pixels
     let embedded: FloatBuffer  // (N·G, C) patch embeddings
     let scores: FloatBuffer    // (T, T) one head's attention scores
+    let bf16Scratch: BF16Scratch  // (max(R, N·G), max(C, F, K)) a product's left operand in bf16
 
     init(config c: VisionTransformerConfig, rows R: Int, patchRows NG: Int, tokens T: Int) {
         rows = R; patchRows = NG
@@ -163,6 +164,7 @@ final class VisionRunState {
         patches = FloatBuffer(count: NG * c.channels * c.patchSize * c.patchSize)
         embedded = FloatBuffer(count: NG * C)
         scores = FloatBuffer(count: T * T)
+        bf16Scratch = BF16Scratch(count: max(R, NG) * max(C, c.mlpWidth, c.channels * c.patchSize * c.patchSize))
     }
 }
 
@@ -175,6 +177,39 @@ public final class VisionTransformer {
     public let name: String
     let weights: VisionTransformerWeights
     private var state: VisionRunState?
+    /// Reference mode of the float32 path: each product's input rows are rounded to bf16 first;
+    /// with `roundWeightsToBF16()` it computes what the bf16 path does, up to summation order. Tests only.
+    public var roundsOperandsLikeBF16 = false
+
+    /// Rounds the product weights (patch embedding, q/k/v/o, MLP) to bf16 in place. Tests only.
+    public func roundWeightsToBF16() {
+        roundToBF16InPlace(weights.patchW.pointer, count: weights.patchW.count)
+        for w in weights.layers {
+            for b in [w.wq, w.wk, w.wv, w.wo, w.fc1W, w.fc2W] { roundToBF16InPlace(b.pointer, count: b.count) }
+        }
+    }
+
+    /// `linearForward` with the reference mode's input rounding.
+    func linear(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ w: FloatBuffer, _ w16: BF16Matrix?, _ b: UnsafePointer<Float>?,
+                s: VisionRunState, T: Int, I: Int, O: Int, accumulate: Bool = false) {
+        if roundsOperandsLikeBF16 { roundToBF16InPlace(x, count: T * I) }
+        linearForward(y, x, w.readable, w16, b, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
+    }
+
+    /// Arithmetic of the large products (patch embedding, q/k/v/o, MLP): `.fp32` or `.bf16`
+    /// (float32 accumulation); `.auto` is resolved when set.
+    public var precision: Precision {
+        get { precisionChoice }
+        set { precisionChoice = (try? newValue.resolved()) ?? .fp32 }
+    }
+    private var precisionChoice: Precision = .fp32
+    /// bf16 copies of the layer weights (wq, wk, wv, wo, fc1, fc2) and the patch embedding, made on first bf16 use.
+    private lazy var bf16Layers: [[BF16Matrix]] = weights.layers.map { w in
+        let C = config.width, F = config.mlpWidth
+        return [BF16Matrix(w.wq, rows: C, columns: C), BF16Matrix(w.wk, rows: C, columns: C), BF16Matrix(w.wv, rows: C, columns: C),
+                BF16Matrix(w.wo, rows: C, columns: C), BF16Matrix(w.fc1W, rows: F, columns: C), BF16Matrix(w.fc2W, rows: C, columns: F)]
+    }
+    private lazy var bf16Patch = BF16Matrix(weights.patchW, rows: config.width, columns: config.channels * config.patchSize * config.patchSize)
     /// The position table interpolated to the last input grid that needed it.
     private var positionCache: (grid: [Int], table: FloatBuffer)?
 
@@ -222,7 +257,7 @@ public final class VisionTransformer {
             layernormForward(s.x.pointer, nil, nil, s.x.pointer, w.pointer, weights.preNormB?.pointer, T: R, C: C, eps: c.eps)
         }
         let runLayers = target ?? c.layers
-        for l in 0..<runLayers { layerForward(weights.layers[l], N: N, T: T, s: s) }
+        for l in 0..<runLayers { layerForward(weights.layers[l], precision == .bf16 ? bf16Layers[l] : nil, N: N, T: T, s: s) }
         let out = FloatBuffer(count: R * C)   // (N, T, C)
         if target == nil && c.finalNorm, let w = weights.finalNormW {
             layernormForward(out.pointer, nil, nil, s.x.pointer, w.pointer, weights.finalNormB?.pointer, T: R, C: C, eps: c.eps)
@@ -251,7 +286,8 @@ public final class VisionTransformer {
                 }
             }
         }
-        matmulForward(s.embedded.pointer, s.patches.pointer, weights.patchW.pointer, weights.patchB?.pointer, T: N * G, I: K, O: C)
+        linear(s.embedded.pointer, s.patches.pointer, weights.patchW, precision == .bf16 ? bf16Patch : nil,
+               weights.patchB?.pointer, s: s, T: N * G, I: K, O: C)
 
         // Position embeddings of this grid: the table as trained, or interpolated (patch part only;
         // kept for the next batch of the same grid).
@@ -284,38 +320,39 @@ public final class VisionTransformer {
     // MARK: encoder layer
 
     /// One pre-norm block on s.x (R, C), in place.
-    func layerForward(_ w: VisionLayerWeights, N: Int, T: Int, s: VisionRunState) {
+    /// `b`: the layer's bf16 weights [wq, wk, wv, wo, fc1, fc2] in bf16 mode, else nil.
+    func layerForward(_ w: VisionLayerWeights, _ b: [BF16Matrix]?, N: Int, T: Int, s: VisionRunState) {
         let c = config, C = c.width, F = c.mlpWidth, R = N * T, H = c.heads, D = c.headSize
         // Attention: x += scale1 · Wo·attn(LN1(x)).
         layernormForward(s.xn.pointer, nil, nil, s.x.pointer, w.norm1W.pointer, w.norm1B.pointer, T: R, C: C, eps: c.eps)
-        matmulForward(s.q.pointer, s.xn.pointer, w.wq.pointer, w.bq.pointer, T: R, I: C, O: C)
-        matmulForward(s.k.pointer, s.xn.pointer, w.wk.pointer, w.bk.pointer, T: R, I: C, O: C)
-        matmulForward(s.v.pointer, s.xn.pointer, w.wv.pointer, w.bv.pointer, T: R, I: C, O: C)
+        linear(s.q.pointer, s.xn.pointer, w.wq, b?[0], w.bq.pointer, s: s, T: R, I: C, O: C)
+        linear(s.k.pointer, s.xn.pointer, w.wk, b?[1], w.bk.pointer, s: s, T: R, I: C, O: C)
+        linear(s.v.pointer, s.xn.pointer, w.wv, b?[2], w.bv.pointer, s: s, T: R, I: C, O: C)
         for n in 0..<N {   // each image attends only to its own tokens
             let off = n * T * C
             attentionForward(s.att.pointer + off, nil, s.q.pointer + off, s.k.pointer + off, s.v.pointer + off,
                              T: T, S: T, Hq: H, Hkv: H, D: D, causal: false, workspace: s.scores.pointer)
         }
-        residual(s, w.wo, w.bo, w.scale1, input: s.att, I: C, R: R)
+        residual(s, w.wo, b?[3], w.bo, w.scale1, input: s.att, I: C, R: R)
         // MLP: x += scale2 · fc2(act(fc1(LN2(x)))).
         layernormForward(s.xn.pointer, nil, nil, s.x.pointer, w.norm2W.pointer, w.norm2B.pointer, T: R, C: C, eps: c.eps)
-        matmulForward(s.h.pointer, s.xn.pointer, w.fc1W.pointer, w.fc1B.pointer, T: R, I: C, O: F)
+        linear(s.h.pointer, s.xn.pointer, w.fc1W, b?[4], w.fc1B.pointer, s: s, T: R, I: C, O: F)
         switch c.activation {
         case .geluErf: geluErfForward(s.h.pointer, s.h.pointer, N: R * F)
         case .geluTanh: geluTanhForward(s.h.pointer, s.h.pointer, N: R * F)
         case .quickGelu: quickGeluForward(s.h.pointer, s.h.pointer, N: R * F)
         }
-        residual(s, w.fc2W, w.fc2B, w.scale2, input: s.h, I: F, R: R)
+        residual(s, w.fc2W, b?[5], w.fc2B, w.scale2, input: s.h, I: F, R: R)
     }
 
     /// x(R, C) += scale(C) · (input(R, I) · W(C, I)ᵀ + b), or without the scale.
-    func residual(_ s: VisionRunState, _ w: FloatBuffer, _ b: FloatBuffer, _ scale: FloatBuffer?, input: FloatBuffer, I: Int, R: Int) {
+    func residual(_ s: VisionRunState, _ w: FloatBuffer, _ w16: BF16Matrix?, _ b: FloatBuffer, _ scale: FloatBuffer?, input: FloatBuffer, I: Int, R: Int) {
         let C = config.width
         guard let scale else {
-            matmulForward(s.x.pointer, input.pointer, w.pointer, b.pointer, T: R, I: I, O: C, accumulate: true)
+            linear(s.x.pointer, input.pointer, w, w16, b.pointer, s: s, T: R, I: I, O: C, accumulate: true)
             return
         }
-        matmulForward(s.o.pointer, input.pointer, w.pointer, b.pointer, T: R, I: I, O: C)
+        linear(s.o.pointer, input.pointer, w, w16, b.pointer, s: s, T: R, I: I, O: C)
         let x = s.x.pointer, o = s.o.pointer, g = scale.pointer
         for r in 0..<R {
             let xr = x + r * C, or = o + r * C
