@@ -29,11 +29,11 @@ struct VLMOptions: ParsableArguments {
 
     func load() throws -> VisionLanguageModel {
         applyThreadsOption(threads)
-        let resolved = try precision.resolved()
+        let resolved = try precision.resolved()   // fails early, before loading, when bf16 cannot run
         let vlm = try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
                                           projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
                                           decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
-        vlm.decoder.model.inferencePrecision = resolved
+        try precision.apply(to: vlm.decoder.model)
         vlm.vision.precision = resolved
         return vlm
     }

@@ -103,7 +103,7 @@ struct Score: ParsableCommand {
             applyThreadsOption(model.threads)
             let path = try DefaultPaths.resolve(model.llm, DefaultPaths.decoder, flag: "llm")
             let checkpoint = try LlamaCheckpoint.load(path)
-            checkpoint.model.inferencePrecision = try model.precision.resolved()
+            try model.precision.apply(to: checkpoint.model)
             results = try Scoring.score(checkpoint: checkpoint, prompt: prompt, candidates: candidates)
         }
         for (i, r) in results.enumerated() where !r.logprob.isFinite {

@@ -60,11 +60,7 @@ struct DecoderOptions: ParsableArguments {
     }
 
     /// Sets the decoder's inference and training precision from --precision (and says which runs).
-    func applyPrecision(to model: LlamaModel) throws {
-        let p = try precision.resolved()
-        model.inferencePrecision = p
-        model.trainingPrecision = p
-    }
+    func applyPrecision(to model: LlamaModel) throws { try precision.apply(to: model) }
 
     /// The decoder path to load: --llm, else the embedded default, else an error saying how to get it.
     func resolvedDecoderPath() throws -> String { try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm") }
@@ -177,5 +173,16 @@ func applyThreadsOption(_ threads: Int?) {
 
 extension Precision: ExpressibleByArgument {}
 
+extension Precision {
+    /// What --precision sets on a decoder: the products' arithmetic, and with `auto` decoding on
+    /// the checkpoint's quantized blocks where it has them (float32 otherwise and with `fp32`/`bf16`).
+    func apply(to model: LlamaModel) throws {
+        let p = try resolved()
+        model.inferencePrecision = p
+        model.trainingPrecision = p
+        model.path = self == .auto ? .quantized : .float32
+    }
+}
+
 /// The --precision help, one text for every subcommand that has the option.
-let precisionHelp = ArgumentHelp("Arithmetic of the large products (the ViT, the decoder's prefill and scoring, the training forward/backward): auto (bf16 with float32 accumulation where the CPU has native bf16 and oneDNN is installed; `vlm doctor` says), fp32, or bf16. Single decoding steps run float32.")
+let precisionHelp = ArgumentHelp("Arithmetic: auto (the large products — ViT, prefill, scoring, training — in bf16 with float32 accumulation where the CPU has native bf16 and oneDNN is installed, and decoding steps on a GGUF checkpoint's quantized blocks with 8-bit inputs, as llama.cpp does; `vlm doctor` says), fp32 (float32 everywhere, the reference), or bf16 (bf16 products, float32 decoding).")

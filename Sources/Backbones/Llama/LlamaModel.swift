@@ -128,11 +128,12 @@ public final class LlamaModel {
     /// Which weights the inference forward multiplies: the GGUF blocks (when the checkpoint has
     /// them) or the float32 copies (the reference path, and the one training's backward matches).
     public enum Path: String, Sendable { case quantized, float32 }
-    /// Opt-in for now (default .float32): on SmolLM2 the quantized path's first-step logits differ
-    /// from the float32 path with the same 8-bit-rounded activations by ~0.5-1.1, more than summation
-    /// order explains, while every product and the attention match their references (see
-    /// QuantizedKernelTests); until that is found it is not the default. Setting .quantized without
-    /// `weights.quantized` keeps float32.
+    /// Default .float32 in the library; `--precision auto` in the CLI picks .quantized where the
+    /// checkpoint has blocks. With 8-bit-rounded inputs the logits move by as much as rounding the
+    /// float32 path's inputs the same way does (~0.5-1.2 on SmolLM2, QuantizedDecoderTests), so
+    /// greedy text can part from float32 at near-ties. With `inferencePrecision == .bf16`, rows of
+    /// a multi-row call (prefill, scoring) go through bf16 instead, which is faster there.
+    /// Setting .quantized without `weights.quantized` keeps float32.
     public var path: Path {
         get { pathChoice == .quantized && weights.quantized != nil ? .quantized : .float32 }
         set { pathChoice = newValue }
@@ -286,7 +287,7 @@ public final class LlamaModel {
         let qw = Hq * D, kvw = Hkv * D
         let pos0 = s.position
         guard pos0 + T <= s.capacity else { throw LlamaError.contextFull(needed: pos0 + T, capacity: s.capacity) }
-        if path == .quantized, let qweights = weights.quantized {
+        if path == .quantized, let qweights = weights.quantized, T == 1 || inferencePrecision != .bf16 {
             return try forwardChunkQuantized(T: T, state: s, logits: logits, weights: qweights)
         }
 
