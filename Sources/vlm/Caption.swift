@@ -17,24 +17,16 @@ struct VLMOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Projector trained for this vision/decoder pair. Default: the one shipped in Weights/projector/.", valueName: "file"))
     var projector: String?
 
-    @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
-    var threads: Int?
-
-    @Option(name: .long, help: precisionHelp)
-    var precision: Precision = .auto
-
-    func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-    }
+    @OptionGroup var compute: ComputeOptions
 
     func load() throws -> VisionLanguageModel {
-        applyThreadsOption(threads)
-        let resolved = try precision.resolved()   // fails early, before loading, when bf16 cannot run
+        compute.applyThreads()
+        _ = try compute.precision.resolved()   // fails early, before loading, when bf16 cannot run
         let vlm = try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
                                           projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
                                           decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
-        try precision.apply(to: vlm.decoder.model)
-        vlm.vision.precision = resolved
+        try compute.precision.apply(to: vlm.decoder.model)
+        try compute.apply(to: vlm.vision)
         return vlm
     }
 }

@@ -28,8 +28,7 @@ struct Features: ParsableCommand {
     @Option(name: .long, help: "Images per forward pass.")
     var batchSize: Int = 8
 
-    @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     @Argument(help: ArgumentHelp("Image files (JPEG or PNG).", valueName: "image"))
     var images: [String] = []
@@ -38,16 +37,16 @@ struct Features: ParsableCommand {
         if VisionFeatureLayer(layer) == nil { throw ValidationError("--layer must be an integer (e.g. -2) or 'final', got '\(layer)'") }
         if images.isEmpty { throw ValidationError("give at least one image file") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if !out.hasSuffix(".safetensors") { throw ValidationError("--out must name a .safetensors file, got '\(out)'") }
     }
 
     func run() throws {
-        applyThreadsOption(threads)
+        compute.applyThreads()
         try refuseOverwritingInput(out, flag: "out", inputs: [vision] + images)
         let layer = VisionFeatureLayer(self.layer)!
         let start = Date()
         let extractor = try VisionFeatureExtractor(directory: vision)
+        try compute.apply(to: extractor.model)
         let (tokens, values) = try extractor.features(of: images, layer: layer, batchSize: batchSize)
         try extractor.write(values, images: images, tokens: tokens, layer: layer, to: out)
         let seconds = Date().timeIntervalSince(start)

@@ -100,10 +100,10 @@ struct Score: ParsableCommand {
             let rows = try vlm.encode(images: [try ImageFile.read(image)], names: [image])
             results = try vlm.score(imageRows: rows.readable, prompt: prompt, candidates: candidates)
         } else {
-            applyThreadsOption(model.threads)
+            model.compute.applyThreads()
             let path = try DefaultPaths.resolve(model.llm, DefaultPaths.decoder, flag: "llm")
             let checkpoint = try LlamaCheckpoint.load(path)
-            try model.precision.apply(to: checkpoint.model)
+            try model.compute.precision.apply(to: checkpoint.model)
             results = try Scoring.score(checkpoint: checkpoint, prompt: prompt, candidates: candidates)
         }
         for (i, r) in results.enumerated() where !r.logprob.isFinite {

@@ -49,23 +49,15 @@ struct DecoderOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Decoder checkpoint: a Hugging Face directory (config.json + safetensors) or a .gguf file.", valueName: "path"))
     var llm: String?
 
-    @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
-    @Option(name: .long, help: precisionHelp)
-    var precision: Precision = .auto
-
-    func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-    }
-
-    /// Sets the decoder's inference and training precision from --precision (and says which runs).
-    func applyPrecision(to model: LlamaModel) throws { try precision.apply(to: model) }
+    /// Sets the decoder's arithmetic from --precision.
+    func applyPrecision(to model: LlamaModel) throws { try compute.precision.apply(to: model) }
 
     /// The decoder path to load: --llm, else the embedded default, else an error saying how to get it.
     func resolvedDecoderPath() throws -> String { try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm") }
 
-    func applyThreads() { applyThreadsOption(threads) }
+    func applyThreads() { compute.applyThreads() }
 }
 
 struct SamplingArguments: ParsableArguments {
@@ -172,6 +164,25 @@ func applyThreadsOption(_ threads: Int?) {
 }
 
 extension Precision: ExpressibleByArgument {}
+
+/// How the arithmetic runs: --threads and --precision, one definition for every subcommand.
+struct ComputeOptions: ParsableArguments {
+    @Option(name: .long, help: "Threads for BLAS calls, the quantized kernels and oneDNN (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: precisionHelp)
+    var precision: Precision = .auto
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Sets the threads of --threads (when given).
+    func applyThreads() { applyThreadsOption(threads) }
+
+    /// The ViT's arithmetic from --precision (the decoder's: `Precision.apply(to:)`).
+    func apply(to vit: VisionTransformer) throws { vit.precision = try precision.resolved() }
+}
 
 extension Precision {
     /// What --precision sets on a decoder: the products' arithmetic, and with `auto` decoding on

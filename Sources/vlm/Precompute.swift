@@ -32,24 +32,23 @@ struct Precompute: ParsableCommand {
     @Option(name: .long, help: "Images per cache shard (each shard is written atomically).")
     var shard: Int = 256
 
-    @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         if data.isEmpty { throw ValidationError("give at least one --data file") }
         if !["f16", "f32"].contains(dtype) { throw ValidationError("--dtype must be f16 or f32") }
         if batch < 1 || shard < 1 { throw ValidationError("--batch and --shard must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if VisionFeatureLayer(layer) == nil { throw ValidationError("--layer must be an integer or final") }
     }
 
     func run() throws {
-        applyThreadsOption(threads)
+        compute.applyThreads()
         let visionPath = vision ?? DefaultPaths.vision.path
         guard FileManager.default.fileExists(atPath: visionPath) else {
             throw CLIError(description: "vision model missing at \(visionPath): \(DefaultPaths.fetchHint)")
         }
         let vit = try VisionCheckpoint.load(visionPath)
+        try compute.apply(to: vit)
         let preprocessor = try ImagePreprocessing.load(directory: visionPath)
         let id = try checkpointIdentity(visionPath)
         let size = preprocessor.outputSize(height: vit.config.imageSize, width: vit.config.imageSize)

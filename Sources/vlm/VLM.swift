@@ -22,15 +22,11 @@ struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Report the BLAS kernel, threads and CPU features swift-vlm runs with.")
 
-    @Option(name: .long, help: "Threads for BLAS calls (default: all cores).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
-    func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-    }
 
     func run() throws {
-        applyThreadsOption(threads)
+        compute.applyThreads()
         let (flags, vendor) = BLASRuntime.cpuFlags()
         let wanted = ["avx2", "fma", "f16c", "avx512f", "avx512_bf16", "amx_bf16"].filter(flags.contains)
         print("swift-vlm \(vlmVersion)")
@@ -38,6 +34,7 @@ struct Doctor: ParsableCommand {
         print("blas build: \(BLASRuntime.configuration)")
         print("decoder: \(QuantKernels.summary); variants this CPU runs: \(QuantKernels.availableVariants.joined(separator: ", "))")
         print("bf16: \(BF16Runtime.status)")
+        print("--precision \(compute.precision.rawValue): products in \((try? compute.precision.resolved())?.rawValue ?? "unavailable")\(compute.precision == .auto ? ", decoding on a GGUF's quantized blocks" : "")")
         print("cpu: \(vendor.isEmpty ? "unknown vendor" : vendor), features: \(wanted.joined(separator: " "))")
         if !(flags.contains("avx2") && flags.contains("fma") && flags.contains("f16c")) && !flags.isEmpty {
             print("warning: this CPU lacks AVX2/FMA/F16C; release builds of swift-vlm target the Haswell feature level (AVX2+FMA+F16C) and will not run here")
