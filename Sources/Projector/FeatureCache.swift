@@ -128,9 +128,7 @@ public final class FeatureCache {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let tmp = infoPath + ".tmp"
-        try encoder.encode(info).write(to: URL(fileURLWithPath: tmp))
-        _ = rename(tmp, infoPath)
+        try AtomicFile.write(try encoder.encode(info), to: infoPath)
         return try FeatureCache(directory: directory)
     }
 

@@ -131,8 +131,8 @@ func describeFileError(_ error: Error) -> String? {
 
 /// Writes an output file, with an error naming it and the reason (disk full, read-only, ...).
 func writeOutput(_ data: Data, to path: String) throws {
-    do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-        throw CLIError(description: "cannot write \(path): " + (describeFileError(error).map { String($0.drop(while: { $0 != ":" }).dropFirst(2)) } ?? "\(error)"))
+    do { try AtomicFile.write(data, to: path) } catch let error as AtomicWriteError {
+        throw CLIError(description: error.description)
     }
 }
 

@@ -56,29 +56,7 @@ enum ImportFileWriter {
             lines.append(l)
         }
         let data = Data((lines.joined(separator: "\n") + "\n").utf8)
-        try atomically(path) { try $0.write(contentsOf: data) }
+        try AtomicFile.write(data, to: path)
     }
 
-    /// Runs `body` on a temporary file next to `path`, then renames it to `path`.
-    static func atomically(_ path: String, _ body: (FileHandle) throws -> Void) throws {
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
-            throw ONNXError.unreadable(path: temp.path, reason: "cannot create the file (is the folder writable?)")
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: temp)
-            defer { try? handle.close() }
-            try body(handle)
-            try handle.synchronize()
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw error
-        }
-        if rename(temp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temp)
-            throw ONNXError.unreadable(path: path, reason: "cannot move the finished file into place: \(reason)")
-        }
-    }
 }

@@ -103,8 +103,6 @@ public struct GGUFWriter {
     /// Writes the file atomically.
     public func write(to path: String) throws {
         let data = Data(try bytes(path: path))
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw WeightError.invalidWrite(path: path, reason: "cannot write: \(error.localizedDescription)")
-        }
+        try AtomicFile.write(data, to: path)
     }
 }
