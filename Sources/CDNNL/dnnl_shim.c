@@ -186,7 +186,7 @@ static dnnl_primitive_t primitiveFor(long M, long K, long N, int transposed, int
     }
     dnnl_primitive_t p = makePrimitive(M, K, N, transposed, accumulate, NULL);
     if (!p) return NULL;
-    // the replaced primitive is leaked deliberately: another thread may still be running it
+    // the replaced primitive is leaked (a few KiB; only past 256 distinct shapes)
     int slot = cacheCount < CACHE_SIZE ? cacheCount++ : (cacheNext++ % CACHE_SIZE);
     cache[slot] = (Entry){M, K, N, transposed, accumulate, p};
     return p;
@@ -196,10 +196,11 @@ int vlm_dnnl_matmul(float *y, const float *x, const uint16_t *b, uint16_t *scrat
                     long M, long K, long N, int transposed, int accumulate) {
     if (M <= 0 || N <= 0) return 0;
     if (vlm_dnnl_load() != 1) return -1;
+    // One product at a time: the primitives are shared and so is the stream, which is not for
+    // concurrent use; each product is itself parallel (OpenMP) inside oneDNN.
     pthread_mutex_lock(&lock);
     dnnl_primitive_t p = primitiveFor(M, K, N, transposed, accumulate);
-    pthread_mutex_unlock(&lock);
-    if (!p) return -2;
+    if (!p) { pthread_mutex_unlock(&lock); return -2; }
     vlm_bf16_from_float(scratch, x, M * K);
     dnnl_memory_desc_t src, wei, dst;
     dnnl_dims_t sdims = {M, K}, wdims = {K, N}, ddims = {M, N};
@@ -221,6 +222,7 @@ int vlm_dnnl_matmul(float *y, const float *x, const uint16_t *b, uint16_t *scrat
     if (ms) p_memory_destroy(ms);
     if (mw) p_memory_destroy(mw);
     if (md) p_memory_destroy(md);
+    pthread_mutex_unlock(&lock);
     return rc;
 }
 
