@@ -13,11 +13,11 @@ nice -n 10 swift build -c $CONFIG -j 2 --scratch-path $SCRATCH --target Projecto
   -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address >&2
 B=$SCRATCH/$CONFIG
 OBJECTS=()
-for t in Kernels Backbones Projector CJPEG CPNG CSentencePiece CQuant CMPI; do
+for t in Kernels Backbones Projector CJPEG CPNG CSentencePiece CQuant CDNNL CMPI; do
   OBJECTS+=($(find "$B/$t.build" -name '*.o' | sort))
 done
 CLANG_MODULES=()
-for t in CJPEG CPNG CSentencePiece CQuant CMPI; do
+for t in CJPEG CPNG CSentencePiece CQuant CDNNL CMPI; do
   CLANG_MODULES+=(-Xcc -fmodule-map-file="$B/$t.build/module.modulemap" -Xcc -I -Xcc "Sources/$t/include")
 done
 CLANG_MODULES+=(-Xcc -fmodule-map-file=Sources/CBLAS/module.modulemap -Xcc -I -Xcc Sources/CBLAS)
