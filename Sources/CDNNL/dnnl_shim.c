@@ -18,20 +18,23 @@
 static char statusText[256] = "oneDNN not loaded yet";
 
 // bf16 conversion, round to nearest even (the rounding oneDNN and PyTorch use).
-void vlm_bf16_from_float(uint16_t *dst, const float *src, long n) {
-    for (long i = 0; i < n; i++) {   // branch-free, so that it vectorises
-        uint32_t u;
-        memcpy(&u, &src[i], 4);
-        uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        uint32_t quiet = (u >> 16) | 0x40u;                       // NaN stays a (quiet) NaN
-        dst[i] = (uint16_t)(((u & 0x7fffffffu) > 0x7f800000u) ? quiet : rounded);
-    }
+// The one definition of the rounding: the top 16 bits of x's nearest bf16 value.
+static inline uint16_t bf16Bits(float x) {   // branch-free, so that loops over it vectorise
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet = (u >> 16) | 0x40u;                           // NaN stays a (quiet) NaN
+    return (uint16_t)(((u & 0x7fffffffu) > 0x7f800000u) ? quiet : rounded);
 }
 
-void vlm_float_from_bf16(float *dst, const uint16_t *src, long n) {
+void vlm_bf16_from_float(uint16_t *dst, const float *src, long n) {
+    for (long i = 0; i < n; i++) dst[i] = bf16Bits(src[i]);
+}
+
+void vlm_bf16_round(float *x, long n) {
     for (long i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)src[i] << 16;
-        memcpy(&dst[i], &u, 4);
+        uint32_t u = (uint32_t)bf16Bits(x[i]) << 16;
+        memcpy(&x[i], &u, 4);
     }
 }
 

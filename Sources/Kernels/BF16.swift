@@ -94,9 +94,8 @@ public final class BF16Scratch: @unchecked Sendable {
 
 /// Rounds float32 values to bf16 and back (what the bf16 path does to an operand), for tests.
 public func roundedToBF16(_ x: [Float]) -> [Float] {
-    var b = [UInt16](repeating: 0, count: x.count), y = [Float](repeating: 0, count: x.count)
-    x.withUnsafeBufferPointer { xs in b.withUnsafeMutableBufferPointer { vlm_bf16_from_float($0.baseAddress!, xs.baseAddress!, x.count) } }
-    b.withUnsafeBufferPointer { bs in y.withUnsafeMutableBufferPointer { vlm_float_from_bf16($0.baseAddress!, bs.baseAddress!, x.count) } }
+    var y = x
+    y.withUnsafeMutableBufferPointer { roundToBF16InPlace($0.baseAddress!, count: x.count) }
     return y
 }
 
@@ -151,12 +150,6 @@ public func linearForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<F
     bf16MatmulForward(y, x, w16, w32, scratch: scratch, T: T, I: I, O: O, accumulate: add)
 }
 
-/// Rounds `count` float32 values to the nearest bf16 value, in place (NaN kept). The reference
-/// modes of the models use it to compute in float32 what the bf16 path computes.
-public func roundToBF16InPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) {
-    for i in 0..<n {
-        let u = p[i].bitPattern
-        if (u & 0x7fff_ffff) > 0x7f80_0000 { continue }
-        p[i] = Float(bitPattern: (u &+ 0x7fff &+ ((u >> 16) & 1)) & 0xffff_0000)
-    }
-}
+/// Rounds `count` float32 values to the nearest bf16 value, in place (a NaN stays a NaN). The
+/// reference modes of the models use it to compute in float32 what the bf16 path computes.
+public func roundToBF16InPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) { vlm_bf16_round(p, n) }

@@ -143,7 +143,7 @@ public final class LlamaModel {
     /// 8 bits as the quantized path rounds it (so the two differ only in summation order). Tests only.
     public var roundsActivationsLikeQuantized = false
     /// Arithmetic of the training forward/backward's block products (`.fp32` or `.bf16`; `.auto`
-    /// is resolved when set). The bf16 copies of the weights are made on first use in bf16.
+    /// is resolved when set; `.bf16` where it cannot run reads back `.fp32`). The bf16 copies of the weights are made on first use in bf16.
     public var trainingPrecision: Precision {
         get { precisionChoice }
         set { precisionChoice = (try? newValue.resolved()) ?? .fp32 }
@@ -165,7 +165,7 @@ public final class LlamaModel {
     }
 
     /// Arithmetic of the inference forward's multi-row products (prefill, scoring: T > 1; a
-    /// single decoding step always runs float32 sgemv). `.auto` is resolved when set.
+    /// single decoding step always runs float32 sgemv). `.auto` is resolved when set, and `.bf16` where it cannot run reads back `.fp32` (the CLI's `Precision.resolved()` refuses it first).
     public var inferencePrecision: Precision {
         get { inferenceChoice }
         set { inferenceChoice = (try? newValue.resolved()) ?? .fp32 }

@@ -197,7 +197,7 @@ public final class VisionTransformer {
     }
 
     /// Arithmetic of the large products (patch embedding, q/k/v/o, MLP): `.fp32` or `.bf16`
-    /// (float32 accumulation); `.auto` is resolved when set.
+    /// (float32 accumulation); `.auto` is resolved when set, and `.bf16` where it cannot run reads back `.fp32` (the CLI's `Precision.resolved()` refuses it first).
     public var precision: Precision {
         get { precisionChoice }
         set { precisionChoice = (try? newValue.resolved()) ?? .fp32 }

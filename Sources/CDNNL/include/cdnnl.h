@@ -29,8 +29,9 @@ void vlm_dnnl_set_threads(int n);
 
 /// float32 -> bf16 (round to nearest even; NaN stays NaN), n values.
 void vlm_bf16_from_float(uint16_t *dst, const float *src, long n);
-/// bf16 -> float32, n values.
-void vlm_float_from_bf16(float *dst, const uint16_t *src, long n);
+/// Rounds n float32 values to their nearest bf16 value in place (what the bf16 path does to an
+/// operand; the models' reference modes use it).
+void vlm_bf16_round(float *x, long n);
 
 /// y(M,N) = x(M,K)·B, or y += x(M,K)·B when `accumulate` is 1. `b` is a row-major bf16 matrix;
 /// `transposed` = 1: b is (N,K) and B = bᵀ (forward of y = x·Wᵀ with W = b (O=N, I=K));
