@@ -41,7 +41,7 @@ VAL160=$DATA/val-conv-s1-160.jsonl
 [ -f "$VAL160" ] || python3 -c "import random,sys; L=open(sys.argv[1]).read().splitlines(); random.Random(1).shuffle(L); open(sys.argv[2],'w').write('\n'.join(L[:160])+'\n')" "$VAL" "$VAL160"
 VLM=.build/release/vlm
 $VLM precompute --data "$VAL" --data "$TRAIN" --out "$FEATURES" --layer -2
-COMMON=(--data "$TRAIN" --val "$VAL160" --features "$FEATURES" --layer -2 --reduce shuffle:4 --projector mlp2x_gelu
+COMMON=(--data "$TRAIN" --val "$VAL160" --features "$FEATURES" --layer -2 --reduce shuffle:4 --projector-type mlp2x_gelu
         --system none --batch 8 --max-length 768 --save-every 50)
 # stop_after DIR STEP CMD...: runs CMD until DIR's checkpoint reaches STEP, then stops it
 stop_after() {

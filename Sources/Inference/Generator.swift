@@ -67,7 +67,7 @@ public final class Generator {
     /// Prefills `promptIds` from an empty cache and generates. `onText` receives each piece of
     /// text as it becomes final; returning false stops generation (reason `.cancelled`).
     public func generate(promptIds: [Int], options: GenerationOptions, onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
-        guard !promptIds.isEmpty else { throw LlamaError.invalidConfig(key: "prompt", reason: "the prompt is empty (no tokens to start from)") }
+        guard !promptIds.isEmpty else { throw LlamaError.invalidInput(what: "prompt", reason: "the prompt is empty (no tokens to start from)") }
         state.reset()
         let start = DispatchTime.now()
         try model.forward(tokens: promptIds, state: state, logits: .last)

@@ -18,29 +18,37 @@ public enum Scoring {
     /// The prompt must hold at least one token (the first candidate token needs a context).
     public static func score(model: LlamaModel, state: LlamaState, prompt: [Int], candidate: [Int]) throws -> ScoreResult {
         guard !prompt.isEmpty else {
-            throw LlamaError.invalidConfig(key: "prompt", reason: "scoring needs at least one prompt token before the candidate (give a prompt, or a checkpoint that adds BOS)")
+            throw LlamaError.invalidInput(what: "prompt", reason: "scoring needs at least one prompt token before the candidate (give a prompt, or a checkpoint that adds BOS)")
         }
         // An empty candidate would score log-prob 0 (probability 1) and win every comparison.
-        guard !candidate.isEmpty else { throw LlamaError.invalidConfig(key: "candidate", reason: "a candidate is empty (no tokens to score)") }
+        guard !candidate.isEmpty else { throw LlamaError.invalidInput(what: "candidate", reason: "a candidate is empty (no tokens to score)") }
         guard prompt.count + candidate.count <= state.capacity else {
             throw LlamaError.contextFull(needed: prompt.count + candidate.count, capacity: state.capacity)
         }
         state.reset()
-        // Positions 0..<P-1 only fill the cache; the logits of rows P-1 ..< P+K-1 predict the candidate.
-        if prompt.count > 1 { try model.forward(tokens: Array(prompt.dropLast()), state: state, logits: .none) }
-        let inputs = [prompt.last!] + candidate.dropLast()
+        // the prompt fills the cache; its last row's logits predict the first candidate token
+        try model.forward(tokens: prompt, state: state, logits: .last)
+        let total = try logLikelihood(of: candidate, after: state.logits.readable, model: model, state: state)
+        return ScoreResult(logprob: total, tokens: candidate.count)
+    }
+
+    /// The one scoring loop: Σ_i log p(ids[i] | context, ids[..<i]) for a state whose KV cache
+    /// holds the context, where `first` (V) is the logits row that predicts ids[0] (it may be
+    /// state.logits: it is read before the cache grows). Appends ids[..<K-1] to the cache, one
+    /// chunk at a time, each chunk's logits read before the next chunk overwrites them.
+    public static func logLikelihood(of ids: [Int], after first: UnsafePointer<Float>, model: LlamaModel, state: LlamaState) throws -> Double {
+        guard !ids.isEmpty else { throw LlamaError.invalidInput(what: "candidate", reason: "a candidate is empty (no tokens to score)") }
         let V = model.config.vocabSize
-        var total = 0.0
+        var total = logProbability(first, count: V, of: ids[0])
+        let inputs = Array(ids.dropLast())
         var done = 0
         while done < inputs.count {
             let n = min(state.maxChunk, inputs.count - done)
             try model.forward(tokens: Array(inputs[done..<done + n]), state: state, logits: .all)
-            for r in 0..<n {
-                total += logProbability(state.logits.readable + r * V, count: V, of: candidate[done + r])
-            }
+            for r in 0..<n { total += logProbability(state.logits.readable + r * V, count: V, of: ids[done + r + 1]) }
             done += n
         }
-        return ScoreResult(logprob: total, tokens: candidate.count)
+        return total
     }
 
     /// Log-likelihood of each candidate continuation of a text prompt (no image): the ids scored

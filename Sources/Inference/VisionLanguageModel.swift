@@ -204,30 +204,19 @@ public final class VisionLanguageModel {
         let p = try prompt(question: text)
         let encoded = candidates.map { tokenizer.encode($0, addBos: false, parseSpecial: false) }
         // An empty candidate would score log-prob 0 (probability 1) and win every comparison.
-        guard encoded.allSatisfy({ !$0.isEmpty }) else { throw LlamaError.invalidConfig(key: "candidate", reason: "a candidate is empty (no tokens to score)") }
+        guard encoded.allSatisfy({ !$0.isEmpty }) else { throw LlamaError.invalidInput(what: "candidate", reason: "a candidate is empty (no tokens to score)") }
         let longest = encoded.map(\.count).max() ?? 0
         let state = model.makeState(capacity: min(model.ropePositions, p.prefix.count + imageTokens + p.suffix.count + longest + 1))
         try prefill(p, imageRows: imageRows, state: state)
         let context = state.position
-        let V = model.config.vocabSize
-        let contextLogits = Array(UnsafeBufferPointer(start: state.logits.pointer, count: V))
-        var results: [ScoreResult] = []
-        for ids in encoded {
+        let contextLogits = Array(UnsafeBufferPointer(start: state.logits.pointer, count: model.config.vocabSize))
+        return try encoded.map { ids in
             state.truncate(to: context)
-            var total = contextLogits.withUnsafeBufferPointer { Scoring.logProbability($0.baseAddress!, count: V, of: ids[0]) }
-            if ids.count > 1 {
-                let inputs = Array(ids.dropLast())
-                var done = 0
-                while done < inputs.count {
-                    let n = min(state.maxChunk, inputs.count - done)
-                    try model.forward(tokens: Array(inputs[done..<done + n]), state: state, logits: .all)
-                    for r in 0..<n { total += Scoring.logProbability(state.logits.readable + r * V, count: V, of: ids[done + r + 1]) }
-                    done += n
-                }
+            let total = try contextLogits.withUnsafeBufferPointer {
+                try Scoring.logLikelihood(of: ids, after: $0.baseAddress!, model: model, state: state)
             }
-            results.append(ScoreResult(logprob: total, tokens: ids.count))
+            return ScoreResult(logprob: total, tokens: ids.count)
         }
-        return results
     }
 }
 

@@ -26,7 +26,13 @@ struct Features: ParsableCommand {
     var out: String
 
     @Option(name: .long, help: "Images per forward pass.")
-    var batchSize: Int = 8
+    var batch: Int = 8
+
+    /// The old spelling of --batch (every other subcommand says --batch).
+    @Option(name: .customLong("batch-size"), help: .hidden)
+    var batchSizeDeprecated: Int?
+
+    var batchSize: Int { batchSizeDeprecated ?? batch }
 
     @OptionGroup var compute: ComputeOptions
 
@@ -36,12 +42,13 @@ struct Features: ParsableCommand {
     func validate() throws {
         if VisionFeatureLayer(layer) == nil { throw ValidationError("--layer must be an integer (e.g. -2) or 'final', got '\(layer)'") }
         if images.isEmpty { throw ValidationError("give at least one image file") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if batchSize < 1 { throw ValidationError("--batch must be at least 1") }
         if !out.hasSuffix(".safetensors") { throw ValidationError("--out must name a .safetensors file, got '\(out)'") }
     }
 
     func run() throws {
         compute.applyThreads()
+        if batchSizeDeprecated != nil { deprecated("features --batch-size", "--batch") }
         try refuseOverwritingInput(out, flag: "out", inputs: [vision] + images)
         let layer = VisionFeatureLayer(self.layer)!
         let start = Date()

@@ -37,7 +37,22 @@ enum DefaultPaths {
         return fallback.path
     }
 
-    static let fetchHint = "run `bash scripts/fetch-weights.sh` to fetch the embedded default backbones, or pass --llm <hf-dir|file.gguf>"
+    static let fetchHint = "run `bash scripts/fetch-weights.sh` to fetch the embedded default backbones, or pass the path"
+
+    /// `given` when it exists, else an error naming the flag; nil `given` resolves as `resolve`.
+    /// For the backbones a command reads (a missing path is not a "data file").
+    static func existing(_ given: String?, _ fallback: URL, flag: String, what: String) throws -> String {
+        let path = try resolve(given, fallback, flag: flag)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError(description: "--\(flag) \(path): no such \(what)")
+        }
+        return path
+    }
+}
+
+/// A spelling kept for one release: warns once that `old` is now `new`.
+func deprecated(_ old: String, _ new: String) {
+    printError("note: \(old) is deprecated and will be removed in the next release; use \(new)")
 }
 
 /// Errors of the command line that are not a library's.

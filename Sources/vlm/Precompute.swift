@@ -43,10 +43,7 @@ struct Precompute: ParsableCommand {
 
     func run() throws {
         compute.applyThreads()
-        let visionPath = vision ?? DefaultPaths.vision.path
-        guard FileManager.default.fileExists(atPath: visionPath) else {
-            throw CLIError(description: "vision model missing at \(visionPath): \(DefaultPaths.fetchHint)")
-        }
+        let visionPath = try DefaultPaths.existing(vision, DefaultPaths.vision, flag: "vision", what: "vision checkpoint directory")
         let vit = try VisionCheckpoint.load(visionPath)
         try compute.apply(to: vit)
         let preprocessor = try ImagePreprocessing.load(directory: visionPath)

@@ -36,8 +36,12 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Run directory for checkpoints and metrics.", valueName: "dir"))
     var out: String
 
-    @Option(name: .long, help: "Projector type: mlp2x_gelu or linear.")
-    var projector: String = "mlp2x_gelu"
+    @Option(name: .customLong("projector-type"), help: "Projector type: mlp2x_gelu or linear.")
+    var projectorType: String = "mlp2x_gelu"
+
+    /// The old spelling of --projector-type (elsewhere --projector names a projector file).
+    @Option(name: .customLong("projector"), help: .hidden)
+    var projectorTypeDeprecated: String?
 
     @Option(name: .long, help: "Token reduction before the projector: none, shuffle:R (pixel shuffle) or pool:R (average pooling).")
     var reduce: String = "shuffle:2"
@@ -51,8 +55,12 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Keep the CLS/register tokens (dropped by default).")
     var keepPrefixTokens = false
 
-    @Option(name: .long, help: "Prompt style: chat (the decoder's chat template) or plain.")
-    var prompt: String = "chat"
+    @Option(name: .customLong("prompt-style"), help: "Prompt style: chat (the decoder's chat template) or plain.")
+    var promptStyle: String = "chat"
+
+    /// The old spelling of --prompt-style (elsewhere --prompt is a text).
+    @Option(name: .customLong("prompt"), help: .hidden)
+    var promptStyleDeprecated: String?
 
     @Option(name: .long, help: "System turn of chat prompts: default (the template's own), none, or a text (ChatML decoders).")
     var system: String = "default"
@@ -129,7 +137,11 @@ struct Train: ParsableCommand {
     func run() throws {
         decoder.applyThreads()
         let decoderPath = try decoder.resolvedDecoderPath()
-        let visionPath = vision ?? DefaultPaths.vision.path
+        let visionPath = try DefaultPaths.existing(vision, DefaultPaths.vision, flag: "vision", what: "vision checkpoint directory")
+        let projector = projectorTypeDeprecated ?? projectorType
+        if projectorTypeDeprecated != nil { deprecated("train --projector TYPE", "--projector-type TYPE") }
+        let prompt = promptStyleDeprecated ?? promptStyle
+        if promptStyleDeprecated != nil { deprecated("train --prompt STYLE", "--prompt-style STYLE") }
         let checkpoint = try LlamaCheckpoint.load(decoderPath)
         try decoder.applyPrecision(to: checkpoint.model)
         printError("precision: \(checkpoint.model.trainingPrecision.rawValue) (\(BF16Runtime.status))")
@@ -144,7 +156,7 @@ struct Train: ParsableCommand {
             throw FeatureCacheError.mismatch(path: features, field: "layer", cache: cache.info.layer, wanted: layer)
         }
         guard let kind = ProjectorKind(rawValue: projector) else {
-            throw ValidationError("--projector must be one of: \(ProjectorKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError("--projector-type must be one of: \(ProjectorKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let config = ProjectorConfig(kind: kind, reduction: try TokenReduction(parsing: reduce).description, visionLayer: layer,
                                      prefixTokens: cache.info.prefixTokens, keepPrefixTokens: keepPrefixTokens,

@@ -319,14 +319,28 @@ final class TrainingCLITests: XCTestCase {
         // --init-from starts a new run from a trained projector; one of another shape is refused
         (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,
                                              "--out", dir.appendingPathComponent("run-init").path, "--reduce", "none", "--layer", "-2",
-                                             "--steps", "1", "--init-from", run + "/projector.safetensors"])
+                                             "--steps", "1", "--init-from", run + "/projector.safetensors",
+                                             "--projector-type", "mlp2x_gelu", "--prompt-style", "chat"])
         XCTAssertEqual(status, 0, err)
         XCTAssertTrue(err.contains("starting from") && err.contains("trained 4 steps"), err)
+        XCTAssertFalse(err.contains("deprecated"), err)
         (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,
                                              "--out", dir.appendingPathComponent("run-init2").path, "--reduce", "pool:2", "--layer", "-2",
-                                             "--steps", "1", "--init-from", run + "/projector.safetensors"])
+                                             "--steps", "1", "--init-from", run + "/projector.safetensors",
+                                             "--projector", "mlp2x_gelu", "--prompt", "chat"])
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(err.contains("--init-from") && err.contains("pool:2"), err)
+        // the old spellings still work for one release, with a note naming the new ones
+        XCTAssertTrue(err.contains("--projector-type TYPE") && err.contains("--prompt-style STYLE"), err)
+
+        // a missing vision directory is named as one, with its flag (not as an unreadable data file)
+        (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", dir.appendingPathComponent("no-vision").path, "--data", data,
+                                             "--features", cache, "--out", dir.appendingPathComponent("run-nv").path, "--steps", "1"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("--vision") && err.contains("no such vision checkpoint directory"), err)
+        (status, _, err) = try CLITests.run(["precompute", "--vision", dir.appendingPathComponent("no-vision").path, "--data", data, "--out", cache])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("--vision") && err.contains("no such vision checkpoint directory"), err)
 
         // a cache of another layer is refused
         (status, _, err) = try CLITests.run(["train", "--llm", llm, "--vision", vision, "--data", data, "--features", cache,

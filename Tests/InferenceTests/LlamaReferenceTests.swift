@@ -105,6 +105,8 @@ final class LlamaReferenceTests: XCTestCase {
             let exp = try Self.expected(name)
             let ckpt = try LlamaCheckpoint.load(Self.checkpointPath(name))
             let state = ckpt.model.makeState(capacity: 64)
+            // the same scores fed in chunks of 2 rows (the scoring loop reads each chunk's logits)
+            let chunked = ckpt.model.makeState(capacity: 64, maxChunk: 2)
             for item in exp.scores {
                 // the ids `vlm score` scores: encode(prompt) with the BOS rule + encode(candidate) without specials
                 XCTAssertEqual(ckpt.tokenizer.encode(item.prompt, addBos: nil, parseSpecial: false), item.prompt_ids, "\(name) prompt")
@@ -113,8 +115,22 @@ final class LlamaReferenceTests: XCTestCase {
                 print("[\(name)] score \(item.candidate): \(r.logprob) vs \(item.logprob) (error \(abs(r.logprob - item.logprob)))")
                 XCTAssertEqual(r.logprob, item.logprob, accuracy: 1e-3)
                 XCTAssertEqual(r.tokens, item.candidate_ids.count)
+                let c = try Scoring.score(model: ckpt.model, state: chunked, prompt: item.prompt_ids, candidate: item.candidate_ids)
+                XCTAssertEqual(c.logprob, item.logprob, accuracy: 1e-3, "\(name) scored in chunks of 2")
             }
         }
+    }
+
+    /// Logits of every row exist for one chunk only: a longer `.all` request throws instead of
+    /// returning the last chunk's logits alone.
+    func testAllLogitsLongerThanAChunkThrows() throws {
+        let ckpt = try LlamaCheckpoint.load(Self.checkpointPath("bpe-gqa-tied-f32"))
+        let state = ckpt.model.makeState(capacity: 64, maxChunk: 4)
+        XCTAssertThrowsError(try ckpt.model.forward(tokens: [1, 2, 3, 4, 5], state: state, logits: .all)) { error in
+            XCTAssertTrue("\(error)".contains("one chunk of 4 rows"), "\(error)")
+        }
+        XCTAssertEqual(state.position, 0, "nothing was computed")
+        XCTAssertNoThrow(try ckpt.model.forward(tokens: [1, 2, 3, 4], state: state, logits: .all))
     }
 
     func testKVCacheDecodeEqualsFullRecompute() throws {

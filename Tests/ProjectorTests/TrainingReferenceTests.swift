@@ -161,6 +161,37 @@ final class TrainingReferenceTests: XCTestCase {
         XCTAssertEqual(sumAll, sum, accuracy: 1e-4)
     }
 
+    /// The decoder block is written twice (the inference forward with its KV cache, and the
+    /// training forward that records activations): their logits must agree. Two packed
+    /// sequences of random input rows through `trainingForward` with a target at every row,
+    /// against each sequence alone through the inference forward (all rows' logits).
+    func testTrainingForwardLogitsEqualInferenceLogits() throws {
+        let model = try model()
+        let C = model.config.hiddenSize, V = model.config.vocabSize
+        let segments = [7, 5], N = 12
+        var rng = SplitMix(seed: 3)
+        let input = FloatBuffer(count: N * C)
+        for i in 0..<N * C { input[i] = Float(Double(rng.next() % 2001) / 1000 - 1) * 0.05 }
+        let targets = (0..<N).map { TargetRow(row: $0, target: Int32($0 % V)) }
+        let state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: N, maxSequence: 8)
+        _ = try model.trainingForward(input: input.readable, segments: segments, targets: targets, state: state)
+        var maxErr: Float = 0, maxAbs: Float = 0, row = 0
+        for T in segments {
+            let inference = model.makeState(capacity: 16)
+            try model.forward(embeddings: input.readable + row * C, count: T, state: inference, logits: .all)
+            for t in 0..<T {
+                for v in 0..<V {
+                    let a = state.logits[(row + t) * V + v], b = inference.logits[t * V + v]
+                    maxErr = max(maxErr, abs(a - b)); maxAbs = max(maxAbs, abs(b))
+                }
+            }
+            row += T
+        }
+        print("training-forward logits vs inference logits: max abs error \(maxErr) (largest |logit| \(maxAbs))")
+        XCTAssertGreaterThan(maxAbs, 0)
+        XCTAssertLessThanOrEqual(maxErr, 1e-4)
+    }
+
     /// The bf16 training products against PyTorch's float32 loss and gradients. Every decoder
     /// product rounds both operands to bf16 (unit roundoff u = 2^-8) and accumulates in float32, so
     /// the loss and the projector gradients move by a few u relative: bounds 1e-2 (loss) and 3e-2

@@ -87,6 +87,7 @@ public final class LlamaTrainingState {
     let losses: FloatBuffer       // (R)
     let dTarget: FloatBuffer      // (R, C)
     let bf16Scratch: BF16Scratch  // (N, max(C, F, Hq*D)) a product's left operand in bf16
+    let bf16Logits: BF16Scratch   // (R, V) dlogits in bf16 for the LM head's backward
     /// Segment lengths of the current batch.
     public private(set) var segments: [Int] = []
 
@@ -102,7 +103,7 @@ public final class LlamaTrainingState {
         var floats = (recompute ? L * n * Double(C) : 0) + (recompute ? 1 : L) * perLayer
         floats += 4 * n * Double(C) + 4 * n * Double(F) + n * Double(2 * qw + 2 * kvw)
         floats += r * (3 * Double(C) + 2 + 2 * Double(V)) + (recompute ? n * Double(C) : 0) + Double(maxSequence) * Double(maxSequence)
-        floats += n * Double(max(C, F, qw)) / 2   // bf16 scratch
+        floats += n * Double(max(C, F, qw)) / 2 + r * Double(V) / 2   // bf16 scratch
         let bytes = 4 * floats
         return bytes < Double(Int.max / 2) ? Int(bytes) : Int.max / 2
     }
@@ -131,13 +132,14 @@ public final class LlamaTrainingState {
         attentionWorkspace = FloatBuffer(count: maxSequence * maxSequence)
         dTarget = FloatBuffer(count: R * C)
         bf16Scratch = BF16Scratch(count: N * max(C, F, qw))
+        bf16Logits = BF16Scratch(count: R * config.vocabSize)
     }
 
     /// Bytes held by this state (for memory reports).
     public var bytes: Int {
         var n = [x, xn, h, dX, dXn, dH, dGate, dUp, dQ, dK, dV, dAtt, targetRows, targetRstd, targetInput, logits, dLogits, losses, dTarget, recomputeOut, attentionWorkspace]
             .reduce(0) { $0 + $1.count }
-        n += layerInputs.reduce(0) { $0 + $1.count } + bf16Scratch.count / 2
+        n += layerInputs.reduce(0) { $0 + $1.count } + bf16Scratch.count / 2 + bf16Logits.count / 2
         for l in layers { n += [l.xIn, l.rstd1, l.q, l.k, l.v, l.probs, l.att, l.xMid, l.rstd2, l.gate, l.up].reduce(0) { $0 + $1.count } }
         return n * 4
     }
@@ -161,11 +163,11 @@ extension LlamaModel {
         let N = segments.reduce(0, +)
         let C = config.hiddenSize
         guard N <= s.maxRows, targets.count <= s.maxTargets, segments.allSatisfy({ $0 > 0 }) else {
-            throw LlamaError.invalidConfig(key: "batch", reason: "\(N) rows / \(targets.count) targets exceed the training state (\(s.maxRows) / \(s.maxTargets)), or an empty sequence")
+            throw LlamaError.invalidInput(what: "batch", reason: "\(N) rows / \(targets.count) targets exceed the training state (\(s.maxRows) / \(s.maxTargets)), or an empty sequence")
         }
         guard Σsquares(segments) * config.numHeads <= s.maxProbs, (segments.max() ?? 0) <= ropePositions,
               (segments.max() ?? 0) * (segments.max() ?? 0) <= s.attentionWorkspace.count else {
-            throw LlamaError.invalidConfig(key: "batch", reason: "a sequence is longer than the training state was sized for")
+            throw LlamaError.invalidInput(what: "batch", reason: "a sequence is longer than the training state was sized for")
         }
         s.setSegments(segments)
         s.x.pointer.update(from: input, count: N * C)
@@ -180,14 +182,16 @@ extension LlamaModel {
         var ids = [Int32](repeating: -1, count: R)
         for (r, t) in targets.enumerated() {
             guard t.row >= 0 && t.row < N && t.target >= 0 && Int(t.target) < V else {
-                throw LlamaError.invalidConfig(key: "target", reason: "row \(t.row) / token \(t.target) out of range")
+                throw LlamaError.invalidInput(what: "target", reason: "row \(t.row) / token \(t.target) out of range")
             }
             (s.targetInput.pointer + r * C).update(from: s.x.pointer + t.row * C, count: C)
             ids[r] = t.target
         }
         guard R > 0 else { return (0, 0) }
         rmsnormForward(s.targetRows.pointer, s.targetRstd.pointer, s.targetInput.readable, weights.finalNorm.readable, T: R, C: C, eps: config.rmsNormEps)
-        matmulForward(s.logits.pointer, s.targetRows.readable, weights.lmHead.readable, nil, T: R, I: C, O: V)
+        // the LM head in the training precision, like every other product
+        linearForward(s.logits.pointer, s.targetRows.readable, weights.lmHead.readable, trainingPrecision == .bf16 ? bf16LMHead : nil, nil,
+                      scratch: s.bf16Scratch, T: R, I: C, O: V)
         let result = ids.withUnsafeBufferPointer { t in
             crossEntropyForward(s.losses.pointer, s.logits.readable, t.baseAddress!, R: R, V: V)
         }
@@ -245,7 +249,11 @@ extension LlamaModel {
                 crossEntropyBackward(s.dLogits.pointer, s.logits.readable, t.baseAddress!, R: R, V: V, scale: scale)
             }
             s.dTarget.pointer.update(repeating: 0, count: R * C)
-            matmulBackwardInput(s.dTarget.pointer, s.dLogits.readable, weights.lmHead.readable, T: R, I: C, O: V)
+            if trainingPrecision == .bf16 {
+                bf16MatmulBackwardInput(s.dTarget.pointer, s.dLogits.readable, bf16LMHead, weights.lmHead.readable, scratch: s.bf16Logits, T: R, I: C, O: V)
+            } else {
+                matmulBackwardInput(s.dTarget.pointer, s.dLogits.readable, weights.lmHead.readable, T: R, I: C, O: V)
+            }
             // through the final norm, into the residual rows the targets read
             s.dXn.pointer.update(repeating: 0, count: R * C)
             rmsnormBackward(s.dXn.pointer, s.dTarget.readable, s.targetInput.readable, weights.finalNorm.readable,

@@ -218,6 +218,9 @@ public enum LlamaError: Error, CustomStringConvertible {
     case badFile(path: String, reason: String)
     /// A sequence longer than the context the state was sized for.
     case contextFull(needed: Int, capacity: Int)
+    /// An input a forward, scoring or training call cannot take (a token id outside the
+    /// vocabulary, an empty prompt or candidate, more rows than the state was sized for).
+    case invalidInput(what: String, reason: String)
 
     public var description: String {
         switch self {
@@ -225,7 +228,8 @@ public enum LlamaError: Error, CustomStringConvertible {
         case .invalidConfig(let k, let r): return "invalid config value \(k): \(r)"
         case .noCheckpoint(let p, let hint): return "\(p): no decoder checkpoint found. \(hint)"
         case .badFile(let p, let r): return "\(p): \(r)"
-        case .contextFull(let n, let cap): return "the sequence needs \(n) positions but the context holds \(cap); use a shorter prompt or fewer --max-tokens"
+        case .contextFull(let n, let cap): return "the sequence needs \(n) positions but the context holds \(cap); use a shorter prompt or fewer tokens to generate"
+        case .invalidInput(let w, let r): return "invalid \(w): \(r)"
         }
     }
 }

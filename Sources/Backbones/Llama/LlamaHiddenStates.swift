@@ -16,7 +16,7 @@ extension LlamaModel {
             throw LlamaError.invalidConfig(key: "tokens", reason: "\(T) tokens are more than one chunk of \(state.maxChunk)")
         }
         for id in tokens where id < 0 || id >= config.vocabSize {
-            throw LlamaError.invalidConfig(key: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
+            throw LlamaError.invalidInput(what: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
         }
         state.reset()
         embed(tokens, into: state.x.pointer)

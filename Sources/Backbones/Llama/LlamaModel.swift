@@ -232,24 +232,27 @@ public final class LlamaModel {
         }
     }
 
-    /// Which rows of a forward call get logits.
+    /// Which rows of a forward call get logits. `.all` fills state.logits for every row, so a
+    /// call with `.all` may hold at most state.maxChunk rows (more throws): a longer input is
+    /// fed chunk by chunk, each chunk's logits read before the next call (`Scoring.logLikelihood`).
     public enum LogitRows { case none, last, all }
 
     /// Runs token ids through the decoder, appending them to the KV cache.
     public func forward(tokens: [Int], state: LlamaState, logits: LogitRows = .last) throws {
         for id in tokens where id < 0 || id >= config.vocabSize {
-            throw LlamaError.invalidConfig(key: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
+            throw LlamaError.invalidInput(what: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
         }
         // the whole length is checked before any compute (not chunk by chunk after a long prefill)
         guard state.position + tokens.count <= state.capacity else {
             throw LlamaError.contextFull(needed: state.position + tokens.count, capacity: state.capacity)
         }
+        try checkAllLogits(logits, rows: tokens.count, state: state)
         var start = 0
         while start < tokens.count {
             let T = min(state.maxChunk, tokens.count - start)
             embed(tokens[start..<start + T], into: state.x.pointer)
             let isLast = start + T == tokens.count
-            try forwardChunk(T: T, state: state, logits: isLast ? logits : (logits == .all ? .all : .none), logitOffset: 0)
+            try forwardChunk(T: T, state: state, logits: isLast ? logits : .none, logitOffset: 0)
             start += T
         }
     }
@@ -258,7 +261,7 @@ public final class LlamaModel {
     /// state.logits. Allocates nothing.
     public func forward(token id: Int, state: LlamaState) throws {
         guard id >= 0 && id < config.vocabSize else {
-            throw LlamaError.invalidConfig(key: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
+            throw LlamaError.invalidInput(what: "token id", reason: "\(id) is outside the vocabulary of \(config.vocabSize)")
         }
         let C = config.hiddenSize
         state.x.pointer.update(from: weights.tokenEmbedding.pointer + id * C, count: C)
@@ -270,13 +273,22 @@ public final class LlamaModel {
     public func forward(embeddings x: UnsafePointer<Float>, count T: Int, state: LlamaState, logits: LogitRows = .last) throws {
         let C = config.hiddenSize
         guard state.position + T <= state.capacity else { throw LlamaError.contextFull(needed: state.position + T, capacity: state.capacity) }
+        try checkAllLogits(logits, rows: T, state: state)
         var start = 0
         while start < T {
             let n = min(state.maxChunk, T - start)
             state.x.pointer.update(from: x + start * C, count: n * C)
             let isLast = start + n == T
-            try forwardChunk(T: n, state: state, logits: isLast ? logits : (logits == .all ? .all : .none), logitOffset: 0)
+            try forwardChunk(T: n, state: state, logits: isLast ? logits : .none, logitOffset: 0)
             start += n
+        }
+    }
+
+    /// `.all` logits exist for one chunk only (state.logits is (maxChunk, V)): refuse more rows
+    /// instead of keeping the last chunk's logits alone.
+    func checkAllLogits(_ logits: LogitRows, rows: Int, state: LlamaState) throws {
+        if logits == .all && rows > state.maxChunk {
+            throw LlamaError.invalidInput(what: "logits request", reason: "logits of all \(rows) rows asked for, but the state holds one chunk of \(state.maxChunk) rows: feed the input chunk by chunk and read each chunk's logits")
         }
     }
 
