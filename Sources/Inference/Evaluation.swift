@@ -184,9 +184,8 @@ public enum Evaluation {
                 var slot: [Int: Int] = [:]           // sample index -> position in `questions`
                 for i in indices {
                     let s = samples[i]
-                    let q: String? = s.kind == .caption ? nil
-                        : s.turns.last!.user.replacingOccurrences(of: Sample.imageToken + "\n", with: "")
-                            .replacingOccurrences(of: Sample.imageToken, with: "")
+                    // the question as the data wrote it: the prompt builder places <image> (or adds it)
+                    let q: String? = s.kind == .caption ? nil : s.turns.last!.user
                     if let j = questions.firstIndex(where: { $0 == q }) { slot[i] = j } else { slot[i] = questions.count; questions.append(q) }
                 }
                 let texts = try vlm.answers(imageRows: imageRows, questions: questions, generator: generator, options: options).map(\.text)

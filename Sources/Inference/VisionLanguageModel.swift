@@ -30,6 +30,8 @@ public final class VisionLanguageModel {
     public let visionTokens: Int
     public let stopIds: Set<Int>
     public let stopStrings: [String]
+    /// Prompt construction, shared with training.
+    public let sequenceBuilder: SequenceBuilder
 
     public var model: LlamaModel { decoder.model }
     public var tokenizer: Tokenizer { decoder.tokenizer }
@@ -68,6 +70,7 @@ public final class VisionLanguageModel {
         visionTokens = vision.config.tokens(height: size.height, width: size.width)
         imageTokens = try projector.outputTokens(forFeatureTokens: visionTokens)
         style = plainPrompt ? .plain : try PromptStyle.resolve(style: projector.config.promptStyle, system: projector.config.systemPrompt, checkpoint: decoder)
+        sequenceBuilder = SequenceBuilder(tokenizer: decoder.tokenizer, style: style, imageTokens: imageTokens, eosId: decoder.tokenizer.eosId)
         if case .chat(let template) = style { stopStrings = template.stopStrings } else { stopStrings = [] }
         var stops = decoder.eosIds
         for s in stopStrings { if let id = decoder.tokenizer.id(of: s) { stops.insert(id) } }
@@ -102,29 +105,12 @@ public final class VisionLanguageModel {
         try conversationPrompt([(question ?? captionInstruction, nil)], captioning: question == nil)
     }
 
-    /// Ids of a conversation whose last user turn awaits the answer; the image sits in the first user turn.
+    /// Ids of a conversation whose last user turn awaits the answer; the image sits in the first
+    /// user turn. Built by training's own builder (`SequenceBuilder.prompt`), so inference feeds
+    /// exactly the ids training fed before an answer.
     public func conversationPrompt(_ turns: [(user: String, assistant: String?)], captioning: Bool = false) throws -> ImagePrompt {
-        switch style {
-        case .chat(let template):
-            var messages: [ChatMessage] = []
-            for (i, t) in turns.enumerated() {
-                messages.append(ChatMessage(role: .user, content: i == 0 ? Sample.imageToken + "\n" + t.user : t.user))
-                if let a = t.assistant { messages.append(ChatMessage(role: .assistant, content: a)) }
-            }
-            let text = try template.render(messages, addGenerationPrompt: true)
-            let parts = text.components(separatedBy: Sample.imageToken)
-            guard parts.count == 2 else { throw ProjectorError.invalidSetting("the prompt must hold exactly one <image>") }
-            return ImagePrompt(prefix: tokenizer.encode(parts[0], addBos: false, parseSpecial: true),
-                               suffix: tokenizer.encode(parts[1], addBos: false, parseSpecial: true))
-        case .plain:
-            var text = ""
-            for (i, t) in turns.enumerated() {
-                if !(captioning && i == 0) { text += t.user + "\n" }
-                if let a = t.assistant { text += a + "\n" }
-            }
-            let bos = tokenizer.addBosByDefault ? (tokenizer.bosId.map { [$0] } ?? []) : []
-            return ImagePrompt(prefix: bos, suffix: text.isEmpty ? [] : tokenizer.encode(text, addBos: false, parseSpecial: false))
-        }
+        let p = try sequenceBuilder.prompt(turns.map { PromptTurn(user: $0.user, assistant: $0.assistant) }, captioning: captioning)
+        return ImagePrompt(prefix: p.prefix, suffix: p.suffix)
     }
 
     /// Prefills [prefix, image rows, suffix] into `state` from position 0; leaves the next-token

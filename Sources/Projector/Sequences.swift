@@ -36,6 +36,74 @@ extension PromptStyle {
     }
 }
 
+/// One turn of a prompt: the user's text and the assistant's answer (nil: the text ends where
+/// that answer starts).
+public struct PromptTurn: Sendable, Equatable {
+    public var user: String
+    public var assistant: String?
+    public init(user: String, assistant: String?) { self.user = user; self.assistant = assistant }
+}
+
+/// A piece of prompt text; answers carry the loss in training.
+public struct PromptPiece: Sendable, Equatable {
+    public var text: String
+    public var isAnswer: Bool
+}
+
+extension PromptStyle {
+    /// The one place a conversation becomes text, for training, inference, scoring and evaluation
+    /// alike (`SequenceBuilder` tokenizes the pieces). The image sits where `<image>` is in the first
+    /// user turn; a first user turn without it gets "<image>\n" in front. `captioning`: the first user
+    /// turn is the caption instruction (the plain style leaves it out: image, then the caption).
+    /// A last turn without an answer ends the text where the answer starts.
+    ///
+    /// chat:  the template's rendering; each answer piece is the assistant's text with the
+    ///        template's end of turn, every other piece what the template writes before it.
+    /// plain: <image> [question "\n"] answer ["\n" next turn ...]; EOS ends the final answer.
+    public func pieces(_ turns: [PromptTurn], captioning: Bool, origin: String) throws -> [PromptPiece] {
+        var turns = turns
+        if let first = turns.first, !first.user.contains(Sample.imageToken) {
+            turns[0].user = Sample.imageToken + "\n" + first.user
+        }
+        switch self {
+        case .chat(let template):
+            var messages: [ChatMessage] = []
+            var out: [PromptPiece] = []
+            var previous = ""
+            for turn in turns {
+                messages.append(ChatMessage(role: .user, content: turn.user))
+                let prompt = try template.render(messages, addGenerationPrompt: true)
+                guard prompt.hasPrefix(previous) else { throw Self.notGrowing(origin) }
+                out.append(PromptPiece(text: String(prompt.dropFirst(previous.count)), isAnswer: false))
+                guard let answer = turn.assistant else { break }
+                messages.append(ChatMessage(role: .assistant, content: answer))
+                let full = try template.render(messages, addGenerationPrompt: false)
+                guard full.hasPrefix(prompt) else { throw Self.notGrowing(origin) }
+                out.append(PromptPiece(text: String(full.dropFirst(prompt.count)), isAnswer: true))
+                previous = full
+            }
+            return out
+        case .plain:
+            var out = [PromptPiece(text: Sample.imageToken, isAnswer: false)]
+            for (i, turn) in turns.enumerated() {
+                if i > 0 { out.append(PromptPiece(text: "\n", isAnswer: false)) }
+                if !(captioning && i == 0) {
+                    var q = turn.user.replacingOccurrences(of: Sample.imageToken, with: "")
+                    while q.hasPrefix("\n") { q.removeFirst() }
+                    out.append(PromptPiece(text: q + "\n", isAnswer: false))
+                }
+                guard let answer = turn.assistant else { break }
+                out.append(PromptPiece(text: answer, isAnswer: true))
+            }
+            return out
+        }
+    }
+
+    static func notGrowing(_ origin: String) -> DatasetError {
+        DatasetError.invalid(origin: origin, reason: "the chat template does not render turns as a growing prefix; use the plain prompt style")
+    }
+}
+
 /// A built sequence. Positions 0..<prefix.count are `prefix` tokens, then `imageTokens`
 /// image rows, then `suffix` tokens.
 public struct BuiltSequence: Sendable, Equatable {
@@ -61,41 +129,24 @@ public final class SequenceBuilder {
         self.tokenizer = tokenizer; self.style = style; self.imageTokens = imageTokens; self.eosId = eosId
     }
 
-    /// Text pieces of a sample: (text, isTarget).
-    func pieces(_ sample: Sample) throws -> [(String, Bool)] {
-        switch style {
-        case .chat(let template):
-            var messages: [ChatMessage] = []
-            var out: [(String, Bool)] = []
-            var previous = ""
-            for (user, assistant) in sample.turns {
-                messages.append(ChatMessage(role: .user, content: user))
-                let prompt = try template.render(messages, addGenerationPrompt: true)
-                messages.append(ChatMessage(role: .assistant, content: assistant))
-                let full = try template.render(messages, addGenerationPrompt: false)
-                guard prompt.hasPrefix(previous), full.hasPrefix(prompt) else {
-                    throw DatasetError.invalid(origin: sample.origin, reason: "the chat template does not render turns as a growing prefix; use the plain prompt style")
-                }
-                out.append((String(prompt.dropFirst(previous.count)), false))
-                out.append((String(full.dropFirst(prompt.count)), true))
-                previous = full
-            }
-            return out
-        case .plain:
-            var out: [(String, Bool)] = [(Sample.imageToken, false)]
-            for (i, (user, assistant)) in sample.turns.enumerated() {
-                if !(sample.kind == .caption && i == 0) {
-                    var q = user.replacingOccurrences(of: Sample.imageToken, with: "")
-                    while q.hasPrefix("\n") { q.removeFirst() }
-                    out.append((q + "\n", false))
-                }
-                out.append((assistant, true))
-            }
-            return out
-        }
+    /// A training sequence: the sample's conversation with the loss on every answer.
+    public func build(_ sample: Sample) throws -> BuiltSequence {
+        let turns = sample.turns.map { PromptTurn(user: $0.user, assistant: $0.assistant) }
+        return try build(pieces: try style.pieces(turns, captioning: sample.kind == .caption, origin: sample.origin), origin: sample.origin)
     }
 
-    public func build(_ sample: Sample) throws -> BuiltSequence {
+    /// The ids around the image of a prompt that awaits the next answer (the last turn's
+    /// assistant is nil): what inference prefills, token for token what training fed before
+    /// that answer's targets.
+    public func prompt(_ turns: [PromptTurn], captioning: Bool) throws -> (prefix: [Int], suffix: [Int]) {
+        guard turns.last?.assistant == nil else { throw ProjectorError.invalidSetting("a prompt ends with a turn awaiting its answer") }
+        let built = try build(pieces: try style.pieces(turns, captioning: captioning, origin: "prompt"), origin: "prompt")
+        return (built.prefix, built.suffix)
+    }
+
+    /// Tokenizes pieces (`PromptStyle.pieces`) around the image rows; answer pieces become
+    /// targets (the plain style ends a final answer with EOS).
+    func build(pieces allPieces: [PromptPiece], origin: String) throws -> BuiltSequence {
         var prefix: [Int] = [], suffix: [Int] = []
         var targetPositions: [(Int, Int)] = []    // (position in sequence, token)
         var seenImage = false
@@ -109,12 +160,12 @@ public final class SequenceBuilder {
         }
         let isPlain: Bool
         if case .plain = style { isPlain = true } else { isPlain = false }
-        let allPieces = try pieces(sample)
-        for (index, (text, target)) in allPieces.enumerated() {
+        for (index, piece) in allPieces.enumerated() {
+            let (text, target) = (piece.text, piece.isAnswer)
             let parts = text.components(separatedBy: Sample.imageToken)
             for (k, part) in parts.enumerated() {
                 if k > 0 {
-                    if seenImage { throw DatasetError.invalid(origin: sample.origin, reason: "more than one <image>") }
+                    if seenImage { throw DatasetError.invalid(origin: origin, reason: "more than one <image>") }
                     seenImage = true
                 }
                 if !part.isEmpty || (first && isPlain) {
@@ -126,7 +177,7 @@ public final class SequenceBuilder {
             }
             if isPlain && target && index == allPieces.count - 1, let eos = eosId { append([eos], target: true) }
         }
-        guard seenImage else { throw DatasetError.invalid(origin: sample.origin, reason: "no <image> in the conversation") }
+        guard seenImage else { throw DatasetError.invalid(origin: origin, reason: "no <image> in the conversation") }
         let targets = targetPositions.compactMap { (pos, id) -> TargetRow? in
             pos > 0 ? TargetRow(row: pos - 1, target: Int32(id)) : nil
         }
