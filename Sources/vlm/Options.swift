@@ -60,6 +60,31 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
 }
 
+/// --llm, --vision, --projector, --threads, with the embedded defaults.
+struct VLMOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Decoder: a Hugging Face directory or a .gguf file. Default: the embedded SmolLM2-135M-Instruct.", valueName: "path"))
+    var llm: String?
+
+    @Option(name: .long, help: ArgumentHelp("Vision encoder: a Hugging Face directory (DINOv2, CLIP, SigLIP). Default: the embedded DINOv2 ViT-S/14.", valueName: "dir"))
+    var vision: String?
+
+    @Option(name: .long, help: ArgumentHelp("Projector trained for this vision/decoder pair. Default: the one shipped in Weights/projector/.", valueName: "file"))
+    var projector: String?
+
+    @OptionGroup var compute: ComputeOptions
+
+    func load() throws -> VisionLanguageModel {
+        compute.applyThreads()
+        _ = try compute.precision.resolved()   // fails early, before loading, when bf16 cannot run
+        let vlm = try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
+                                          projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
+                                          decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
+        try compute.precision.apply(to: vlm.decoder.model)
+        try compute.apply(to: vlm.vision)
+        return vlm
+    }
+}
+
 struct DecoderOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Decoder checkpoint: a Hugging Face directory (config.json + safetensors) or a .gguf file.", valueName: "path"))
     var llm: String?

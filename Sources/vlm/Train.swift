@@ -307,11 +307,3 @@ extension Train {
                           Date().timeIntervalSince(start), warm.distinctCaptions, targetsSeconds))
     }
 }
-
-func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite, seconds >= 0 else { return "?" }
-    let s = Int(seconds)
-    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
-    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-    return "\(s)s"
-}
