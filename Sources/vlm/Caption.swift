@@ -62,7 +62,7 @@ struct Caption: ParsableCommand {
                 let r = try vlm.answer(imageRows: rows.readable + b * vlm.imageTokens * C, question: nil, generator: generator, options: options) { _ in interrupted == 0 }
                 let ms = visionMs + r.prefillMilliseconds + r.decodeMilliseconds
                 if json {
-                    print("{\"image\": \(jsonString(path)), \"caption\": \(jsonString(r.text)), \"tokens\": \(r.newIds.count), \"ms\": \(String(format: "%.1f", ms))}")
+                    try printJSONLine(CaptionLine(image: path, caption: r.text, tokens: r.newIds.count, ms: (ms * 10).rounded() / 10))
                 } else if paths.count == 1 {
                     print(r.text)
                 } else {
@@ -77,4 +77,13 @@ struct Caption: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// One line of `vlm caption --json`.
+struct CaptionLine: Encodable {
+    let image: String
+    let caption: String
+    let tokens: Int
+    /// Milliseconds for this image: its share of the vision batch, prefill and decoding.
+    let ms: Double
 }

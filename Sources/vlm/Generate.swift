@@ -55,9 +55,16 @@ struct Generate: ParsableCommand {
             return true
         }
         if json {
-            print("{\"prompt_ids\": \(result.promptIds), \"new_ids\": \(result.newIds), \"text\": \(jsonString(result.text))}")
+            try printJSONLine(GenerationLine(prompt_ids: result.promptIds, new_ids: result.newIds, text: result.text))
         } else {
             print("")
         }
     }
+}
+
+/// The line of `vlm generate --json`.
+struct GenerationLine: Encodable {
+    let prompt_ids: [Int]
+    let new_ids: [Int]
+    let text: String
 }

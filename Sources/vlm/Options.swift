@@ -133,11 +133,11 @@ func printError(_ text: String) {
     FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
 }
 
-/// A JSON string literal (for the one-object-per-line outputs).
-func jsonString(_ s: String) -> String {
-    let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-    let text = String(decoding: data, as: UTF8.self)
-    return String(text.dropFirst().dropLast())
+/// Prints one JSON object on one line (the `--json` outputs: one object per line, keys sorted).
+func printJSONLine<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 /// A Foundation file error (NSCocoaErrorDomain / NSPOSIXErrorDomain) as one readable line naming

@@ -50,13 +50,20 @@ struct Score: ParsableCommand {
             results = try Scoring.score(checkpoint: checkpoint, prompt: prompt, candidates: candidates)
         }
         for (i, r) in results.enumerated() where !r.logprob.isFinite {
-            throw CLIError(description: "the log-probability of \(jsonString(candidates[i])) is \(r.logprob): the checkpoint's weights or activations overflow")
+            throw CLIError(description: "the log-probability of \"\(candidates[i])\" is \(r.logprob): the checkpoint's weights or activations overflow")
         }
         let probabilities = softmax ? Scoring.softmax(results.map(\.logprob)) : []
         for (i, r) in results.enumerated() {
-            var line = "{\"candidate\": \(jsonString(candidates[i])), \"logprob\": \(r.logprob), \"tokens\": \(r.tokens)"
-            if softmax { line += ", \"probability\": \(probabilities[i])" }
-            print(line + "}")
+            try printJSONLine(ScoreLine(candidate: candidates[i], logprob: r.logprob, tokens: r.tokens,
+                                        probability: softmax ? probabilities[i] : nil))
         }
     }
+}
+
+/// One line of `vlm score` (the probability only with --softmax).
+struct ScoreLine: Encodable {
+    let candidate: String
+    let logprob: Double
+    let tokens: Int
+    let probability: Double?
 }
