@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "Backbones", targets: ["Backbones"]),
         .library(name: "Projector", targets: ["Projector"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
@@ -65,8 +66,22 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "Kernels", dependencies: ["CBLAS", "CQuant", "CDNNL"], path: "Sources/Kernels", swiftSettings: fastMath),
 
-        // MARK: frozen backbones: weight readers, ViTs, the Llama decoder, tokenizers, images
-        .target(name: "Backbones", dependencies: ["Kernels", "CJPEG", "CPNG", "CSentencePiece"],
+        // MARK: frozen backbones, in the direction of their imports
+        // weight files: safetensors, GGUF, ONNX/protobuf readers, writers, the atomic-write helper
+        .target(name: "WeightFormats", dependencies: ["Kernels"], path: "Sources/WeightFormats", swiftSettings: checked),
+        // text ↔ ids: byte-level BPE, SentencePiece, chat templates
+        .target(name: "Tokenizers", dependencies: ["WeightFormats", "Kernels", "CSentencePiece"],
+                path: "Sources/Tokenizers", swiftSettings: checked),
+        // image files (JPEG, PNG, EXIF orientation) and the preprocessors of the vision models
+        .target(name: "Images", dependencies: ["WeightFormats", "Kernels", "CJPEG", "CPNG"], path: "Sources/Images", swiftSettings: checked),
+        // the ViTs (DINOv2, CLIP, SigLIP), their checkpoints and the DINOv2 ONNX importer
+        .target(name: "VisionEncoders", dependencies: ["WeightFormats", "Images", "Kernels"],
+                path: "Sources/VisionEncoders", swiftSettings: checked),
+        // the Llama-style decoder: config, checkpoint loading, inference forward, training backward
+        .target(name: "LlamaDecoder", dependencies: ["WeightFormats", "Tokenizers", "Kernels"],
+                path: "Sources/LlamaDecoder", swiftSettings: checked),
+        // all five through one import (re-exports only)
+        .target(name: "Backbones", dependencies: ["WeightFormats", "Tokenizers", "Images", "VisionEncoders", "LlamaDecoder"],
                 path: "Sources/Backbones", swiftSettings: checked),
 
         // MARK: the trainable projector, datasets, feature cache, trainer
@@ -76,6 +91,10 @@ let package = Package(
         // MARK: generation, sampling, captioning, scoring
         .target(name: "Inference", dependencies: ["Backbones", "Projector", "Kernels"],
                 path: "Sources/Inference", swiftSettings: checked),
+
+        // MARK: evaluation: caption metrics (BLEU, CIDEr-D), VQA accuracy, ranking, baselines, reports
+        .target(name: "Evaluation", dependencies: ["Inference", "Projector", "Backbones", "Kernels"],
+                path: "Sources/Evaluation", swiftSettings: checked),
 
         // MARK: the OpenAI-compatible HTTP server (`vlm serve`) and its web page
         .target(name: "Server", dependencies: [
@@ -89,7 +108,7 @@ let package = Package(
 
         // MARK: executables
         .executableTarget(name: "vlm", dependencies: [
-            "Backbones", "Projector", "Inference", "Kernels", "Server",
+            "Backbones", "Projector", "Inference", "Evaluation", "Kernels", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/vlm", swiftSettings: checked),
         .executableTarget(name: "vlm-bench", dependencies: ["Backbones", "Inference", "Kernels"],
@@ -102,7 +121,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ProjectorTests", dependencies: ["Projector", "Backbones", "Kernels"],
                     path: "Tests/ProjectorTests", resources: [.copy("Fixtures")]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Backbones", "Kernels"],
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Evaluation", "Backbones", "Kernels"],
                     path: "Tests/InferenceTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["vlm"], path: "Tests/CLITests"),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Inference", "Backbones"], path: "Tests/ServerTests"),

@@ -48,25 +48,6 @@ public enum FeatureCacheError: Error, CustomStringConvertible {
     }
 }
 
-/// 64-bit FNV-1a of bytes, as 16 hex digits: the content hash of images and checkpoints.
-public func contentHash(_ data: Data) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    data.withUnsafeBytes { raw in
-        for b in raw.bindMemory(to: UInt8.self) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-    }
-    return String(format: "%016llx", h)
-}
-
-/// Content hash of a file (mapped, not read into memory).
-public func contentHash(ofFile path: String) throws -> String {
-    if let problem = fileProblem(path) { throw DatasetError.unreadable(path: path, reason: problem) }
-    do {
-        return contentHash(try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped))
-    } catch {
-        throw DatasetError.unreadable(path: path, reason: "\(error.localizedDescription)")
-    }
-}
-
 public final class FeatureCache {
     public let directory: String
     public let info: FeatureCacheInfo

@@ -17,6 +17,9 @@ enum DecoderBench {
             print("decoder \(ckpt.name): loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s; \(BLASRuntime.summary)")
             let model = ckpt.model
             model.path = flags.contains("--fp32") ? .float32 : .quantized
+            // prefill's products in bf16 under --precision auto/bf16 where the CPU has it (what `vlm` runs)
+            model.inferencePrecision = flags.contains("--fp32") ? .fp32 : BenchArguments.resolvedPrecision
+            print("prefill products: \(model.inferencePrecision.rawValue) (\(BF16Runtime.status))")
             if model.path == .quantized, let q = model.weights.quantized {
                 print("path: quantized, \(q.byteCount / 1_000_000) MB of blocks per token; \(QuantKernels.summary)")
             } else {
@@ -42,7 +45,8 @@ enum DecoderBench {
             let p = median(prefill), d = median(decode)
             print(String(format: "swift-vlm: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d threads, median of %d)", p, promptLength, d, threads, repeats))
             print(String(format: "swift-vlm: prefill min-max %.1f-%.1f, decode min-max %.1f-%.1f", prefill.min()!, prefill.max()!, decode.min()!, decode.max()!))
-            print(String(format: "{\"path\": \"%@\", \"prefill_tokens_per_s\": %.2f, \"decode_tokens_per_s\": %.2f, \"threads\": %d}", model.path.rawValue, p, d, threads))
+            print(String(format: "{\"bench\": \"decoder\", \"path\": \"%@\", \"precision\": \"%@\", \"prefill_tokens_per_s\": %.2f, \"decode_tokens_per_s\": %.2f, \"threads\": %d}",
+                         model.path.rawValue, model.inferencePrecision.rawValue, p, d, threads))
             if flags.contains("--no-peer") { return }
             if let peer = runPython("scripts/bench/torch_decoder.py", [path, "\(promptLength)", "\(newTokens)", "\(threads)", "\(repeats)"]),
                let pp = peer["prefill_tokens_per_s"] as? Double, let pd = peer["decode_tokens_per_s"] as? Double {
@@ -65,6 +69,10 @@ enum DecoderBench {
 
 /// `[path] [--threads N] [--repeats R] [--flag ...]`, shared by the benchmarks; sets the BLAS threads.
 enum BenchArguments {
+    /// --precision (auto: bf16 products where the CPU and oneDNN have them, as `vlm` runs by default).
+    nonisolated(unsafe) static var precision: Precision = .auto
+    /// The products' arithmetic --precision resolves to on this machine.
+    static var resolvedPrecision: Precision { (try? precision.resolved()) ?? .fp32 }
     static func parse(_ args: [String], path defaultPath: String, repeats defaultRepeats: Int) -> (path: String, threads: Int, repeats: Int, flags: Set<String>) {
         var path = defaultPath, threads = BLASRuntime.threads, repeats = defaultRepeats
         var flags = Set<String>()
@@ -73,6 +81,11 @@ enum BenchArguments {
             switch args[i] {
             case "--threads" where i + 1 < args.count: threads = Int(args[i + 1]) ?? threads; i += 2
             case "--repeats", "--steps": if i + 1 < args.count { repeats = Int(args[i + 1]) ?? repeats }; i += 2
+            case "--precision" where i + 1 < args.count:
+                guard let p = Precision(rawValue: args[i + 1]) else {
+                    print("--precision must be auto, fp32 or bf16"); exit(2)
+                }
+                precision = p; i += 2
             case let flag where flag.hasPrefix("--"): flags.insert(flag); i += 1
             default: path = args[i]; i += 1
             }

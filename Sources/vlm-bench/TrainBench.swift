@@ -53,9 +53,12 @@ enum TrainBench {
                 let peak = peakResidentMiB()
                 print(String(format: "swift-vlm %@: %.2f samples/s (%d threads%@, median of %d steps); peak RSS %.0f MiB (decoder weights loaded: %.0f MiB; step buffers %.0f MiB)",
                              precision.rawValue, rate, threads, recompute ? ", recompute" : "", steps, peak, rssModel, Double(trainer.stepBytes) / 1_048_576))
+                print(String(format: "{\"bench\": \"train\", \"precision\": \"%@\", \"samples_per_s\": %.3f, \"peak_rss_mib\": %.0f, \"threads\": %d}",
+                             precision.rawValue, rate, peak, threads))
                 if precision == .bf16 { print(String(format: "ratio bf16/fp32: %.2fx", rate / sps)) }
             }
             let peak = peakResidentMiB()
+            if flags.contains("--no-peer") { return }
             if let peer = runPython("scripts/bench/torch_train.py", [path, "\(threads)", "\(steps)"]),
                let psps = peer["samples_per_s"] as? Double, let prss = peer["peak_rss_mib"] as? Double, let pmodel = peer["model_rss_mib"] as? Double {
                 print(String(format: "pytorch:   %.2f samples/s; peak RSS %.0f MiB (after loading: %.0f MiB)", psps, prss, pmodel))

@@ -7,7 +7,7 @@ import Kernels
 
 enum VisionBench {
     static func run(_ args: [String]) {
-        let (path, threads, repeats, _) = BenchArguments.parse(args, path: defaultWeights("dinov2-vits14"), repeats: 3)
+        let (path, threads, repeats, flags) = BenchArguments.parse(args, path: defaultWeights("dinov2-vits14"), repeats: 3)
         do {
             let small = try VisionCheckpoint.load(path)
             let baseDir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-bench-vitb16-\(getpid())")
@@ -15,7 +15,9 @@ enum VisionBench {
             try writeRandomDinov2(to: baseDir, width: 768, layers: 12, heads: 12, mlp: 3072, patch: 16, image: 224)
             let base = try VisionCheckpoint.load(baseDir.path)
             var results: [String: Double] = [:]
+            let precision = BenchArguments.resolvedPrecision
             for (name, model) in [("dinov2_s14", small), ("vit_b16", base)] {
+                model.precision = precision
                 for batch in [1, 8] {
                     var rng = SplitMix(seed: 3)
                     let pixels = FloatBuffer((0..<(batch * 3 * 224 * 224)).map { _ in rng.nextUnit() * 4 - 2 })
@@ -29,8 +31,11 @@ enum VisionBench {
                     results["\(name)_b\(batch)_ms"] = median(times)
                 }
             }
-            let peer = runPython("scripts/bench/torch_vision.py", [path, "\(threads)", "\(repeats)"])
-            print("ViT forward at 224x224, ms per image (\(threads) threads, median of \(repeats); \(BLASRuntime.summary))")
+            var line = results.map { "\"\($0.key)\": \(String(format: "%.2f", $0.value))" }.sorted().joined(separator: ", ")
+            line = "{\"bench\": \"vision\", \"precision\": \"\(precision.rawValue)\", \"threads\": \(threads), " + line + "}"
+            print(line)
+            let peer = flags.contains("--no-peer") ? nil : runPython("scripts/bench/torch_vision.py", [path, "\(threads)", "\(repeats)"])
+            print("ViT forward at 224x224, ms per image (\(threads) threads, median of \(repeats), products \(precision.rawValue); \(BLASRuntime.summary))")
             for key in ["dinov2_s14_b1_ms", "dinov2_s14_b8_ms", "vit_b16_b1_ms", "vit_b16_b8_ms"] {
                 let ours = results[key]!
                 if let theirs = peer?[key] as? Double {

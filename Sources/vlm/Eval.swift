@@ -1,5 +1,6 @@
 import ArgumentParser
 import Backbones
+import Evaluation
 import Foundation
 import Inference
 import Kernels

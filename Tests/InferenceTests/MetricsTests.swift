@@ -2,6 +2,7 @@
 // recorded outputs) and a transcription of vqaEval.py. Fixtures: Fixtures/metrics/, made by
 // scripts/fixtures/make_metric_fixtures.py. Plus hand-computed small cases and input errors.
 
+import Evaluation
 import Foundation
 import Inference
 import Projector

@@ -9,6 +9,9 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
 path, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+# optional 4th argument "bf16": the forward and backward under torch.autocast(cpu, bfloat16), the
+# honest peer of swift-vlm's bf16 products (weights stay float32; autocast casts per op)
+bf16 = len(sys.argv) > 4 and sys.argv[4] == "bf16"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
@@ -27,9 +30,10 @@ times = []
 for step in range(steps + 1):
     t = time.perf_counter()
     opt.zero_grad()
-    x = torch.cat([emb(ids_pre), proj(feats), emb(ids_suf)], 1)
-    logits = model(inputs_embeds=x).logits[:, pre + img - 1:-1]
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids_suf.reshape(-1))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        x = torch.cat([emb(ids_pre), proj(feats), emb(ids_suf)], 1)
+        logits = model(inputs_embeds=x).logits[:, pre + img - 1:-1]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids_suf.reshape(-1))
     loss.backward()
     torch.nn.utils.clip_grad_norm_(proj.parameters(), 1.0)
     opt.step()
@@ -37,4 +41,4 @@ for step in range(steps + 1):
         times.append(time.perf_counter() - t)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"samples_per_s": B / statistics.median(times), "peak_rss_mib": peak / 1024,
-                  "model_rss_mib": rss_model / 1024, "threads": threads}))
+                  "model_rss_mib": rss_model / 1024, "threads": threads, "precision": "bf16" if bf16 else "fp32"}))

@@ -13,7 +13,7 @@ nice -n 10 swift build -c $CONFIG -j 2 --scratch-path $SCRATCH --target Projecto
   -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address >&2
 B=$SCRATCH/$CONFIG
 OBJECTS=()
-for t in Kernels Backbones Projector CJPEG CPNG CSentencePiece CQuant CDNNL CMPI; do
+for t in Kernels WeightFormats Tokenizers Images VisionEncoders LlamaDecoder Backbones Projector CJPEG CPNG CSentencePiece CQuant CDNNL CMPI; do
   OBJECTS+=($(find "$B/$t.build" -name '*.o' | sort))
 done
 CLANG_MODULES=()
