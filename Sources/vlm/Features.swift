@@ -20,7 +20,7 @@ struct Features: ParsableCommand {
     var vision: String
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Which hidden state: 'final' (last_hidden_state) or an index into hidden_states (0 = embeddings, -1 = last layer, -2 = the one before).", valueName: "K|final"))
-    var layer: String = "final"
+    var layer: VisionFeatureLayer = .final
 
     @Option(name: .long, help: ArgumentHelp("Output file (.safetensors).", valueName: "file"))
     var out: String
@@ -40,7 +40,6 @@ struct Features: ParsableCommand {
     var images: [String] = []
 
     func validate() throws {
-        if VisionFeatureLayer(layer) == nil { throw ValidationError("--layer must be an integer (e.g. -2) or 'final', got '\(layer)'") }
         if images.isEmpty { throw ValidationError("give at least one image file") }
         if batchSize < 1 { throw ValidationError("--batch must be at least 1") }
         if !out.hasSuffix(".safetensors") { throw ValidationError("--out must name a .safetensors file, got '\(out)'") }
@@ -50,7 +49,6 @@ struct Features: ParsableCommand {
         compute.applyThreads()
         if batchSizeDeprecated != nil { deprecated("features --batch-size", "--batch") }
         try refuseOverwritingInput(out, flag: "out", inputs: [vision] + images)
-        let layer = VisionFeatureLayer(self.layer)!
         let start = Date()
         let extractor = try VisionFeatureExtractor(directory: vision)
         try compute.apply(to: extractor.model)

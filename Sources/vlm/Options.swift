@@ -60,33 +60,20 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// --llm, --vision, --projector, --threads, with the embedded defaults.
-struct VLMOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Decoder: a Hugging Face directory or a .gguf file. Default: the embedded SmolLM2-135M-Instruct.", valueName: "path"))
-    var llm: String?
-
+/// --vision, declared once: `VLMOptions`, `train` and `precompute` embed it.
+struct VisionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Vision encoder: a Hugging Face directory (DINOv2, CLIP, SigLIP). Default: the embedded DINOv2 ViT-S/14.", valueName: "dir"))
     var vision: String?
 
-    @Option(name: .long, help: ArgumentHelp("Projector trained for this vision/decoder pair. Default: the one shipped in Weights/projector/.", valueName: "file"))
-    var projector: String?
-
-    @OptionGroup var compute: ComputeOptions
-
-    func load() throws -> VisionLanguageModel {
-        compute.applyThreads()
-        _ = try compute.precision.resolved()   // fails early, before loading, when bf16 cannot run
-        let vlm = try VisionLanguageModel(visionDirectory: try DefaultPaths.resolve(vision, DefaultPaths.vision, flag: "vision"),
-                                          projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
-                                          decoderPath: try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm"))
-        try compute.precision.apply(to: vlm.decoder.model)
-        try compute.apply(to: vlm.vision)
-        return vlm
+    /// --vision, else the embedded default, else an error saying how to get it; a given path must exist.
+    func resolvedPath() throws -> String {
+        try DefaultPaths.existing(vision, DefaultPaths.vision, flag: "vision", what: "vision checkpoint directory")
     }
 }
 
+/// --llm and the compute options, declared once: `VLMOptions`, `train` and `generate` embed it.
 struct DecoderOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Decoder checkpoint: a Hugging Face directory (config.json + safetensors) or a .gguf file.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Decoder: a Hugging Face directory (config.json + safetensors) or a .gguf file. Default: the embedded SmolLM2-135M-Instruct.", valueName: "path"))
     var llm: String?
 
     @OptionGroup var compute: ComputeOptions
@@ -98,6 +85,31 @@ struct DecoderOptions: ParsableArguments {
     func resolvedDecoderPath() throws -> String { try DefaultPaths.resolve(llm, DefaultPaths.decoder, flag: "llm") }
 
     func applyThreads() { compute.applyThreads() }
+}
+
+/// The three checkpoints (--llm, --vision, --projector) and the compute options, with the embedded defaults.
+struct VLMOptions: ParsableArguments {
+    @OptionGroup var decoder: DecoderOptions
+
+    @OptionGroup var visionOptions: VisionOptions
+
+    @Option(name: .long, help: ArgumentHelp("Projector trained for this vision/decoder pair. Default: the one shipped in Weights/projector/.", valueName: "file"))
+    var projector: String?
+
+    var llm: String? { decoder.llm }
+    var vision: String? { visionOptions.vision }
+    var compute: ComputeOptions { decoder.compute }
+
+    func load() throws -> VisionLanguageModel {
+        compute.applyThreads()
+        _ = try compute.precision.resolved()   // fails early, before loading, when bf16 cannot run
+        let vlm = try VisionLanguageModel(visionDirectory: try visionOptions.resolvedPath(),
+                                          projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
+                                          decoderPath: try decoder.resolvedDecoderPath())
+        try compute.precision.apply(to: vlm.decoder.model)
+        try compute.apply(to: vlm.vision)
+        return vlm
+    }
 }
 
 struct SamplingArguments: ParsableArguments {
@@ -204,6 +216,23 @@ func applyThreadsOption(_ threads: Int?) {
 }
 
 extension Precision: ExpressibleByArgument {}
+extension ProjectorKind: ExpressibleByArgument {}
+
+/// --layer: "final" or an hidden_states index such as -2.
+extension VisionFeatureLayer: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// --reduce: none, shuffle:R or pool:R.
+extension TokenReduction: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+/// --prompt-style of `vlm train`.
+enum PromptStyleArgument: String, ExpressibleByArgument, CaseIterable { case chat, plain }
+
+/// --dtype of `vlm precompute`: how the cached features are stored.
+enum CacheDType: String, ExpressibleByArgument, CaseIterable { case f16, f32 }
 
 /// How the arithmetic runs: --threads and --precision, one definition for every subcommand.
 struct ComputeOptions: ParsableArguments {

@@ -11,8 +11,7 @@ struct Precompute: ParsableCommand {
         abstract: "Encode every image of a data file once into a feature cache for training.",
         discussion: "The cache is a directory of safetensors shards keyed by each image's content hash, plus cache.json naming the vision model and layer. Resumable: run it again and only images not yet cached are encoded. Training refuses a cache made by another vision model or layer.")
 
-    @Option(name: .long, help: ArgumentHelp("Vision encoder directory (Hugging Face layout). Default: the embedded DINOv2 ViT-S/14.", valueName: "dir"))
-    var vision: String?
+    @OptionGroup var visionOptions: VisionOptions
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Data file (JSONL or LLaVA JSON); repeat for train and validation files.", valueName: "file"))
     var data: [String]
@@ -21,10 +20,10 @@ struct Precompute: ParsableCommand {
     var out: String
 
     @Option(name: .long, parsing: .unconditional, help: "Vision layer: an hidden_states index such as -2, or final.")
-    var layer: String = "-2"
+    var layer: VisionFeatureLayer = .hidden(-2)
 
     @Option(name: .long, help: "Storage type: f16 (half the disk) or f32.")
-    var dtype: String = "f16"
+    var dtype: CacheDType = .f16
 
     @Option(name: .long, help: "Images per vision forward.")
     var batch: Int = 8
@@ -36,22 +35,20 @@ struct Precompute: ParsableCommand {
 
     func validate() throws {
         if data.isEmpty { throw ValidationError("give at least one --data file") }
-        if !["f16", "f32"].contains(dtype) { throw ValidationError("--dtype must be f16 or f32") }
         if batch < 1 || shard < 1 { throw ValidationError("--batch and --shard must be at least 1") }
-        if VisionFeatureLayer(layer) == nil { throw ValidationError("--layer must be an integer or final") }
     }
 
     func run() throws {
         compute.applyThreads()
-        let visionPath = try DefaultPaths.existing(vision, DefaultPaths.vision, flag: "vision", what: "vision checkpoint directory")
+        let visionPath = try visionOptions.resolvedPath()
         let vit = try VisionCheckpoint.load(visionPath)
         try compute.apply(to: vit)
         let preprocessor = try ImagePreprocessing.load(directory: visionPath)
         let id = try checkpointIdentity(visionPath)
         let size = preprocessor.outputSize(height: vit.config.imageSize, width: vit.config.imageSize)
-        let info = FeatureCacheInfo(visionModel: id.name, visionHash: id.hash, layer: layer,
+        let info = FeatureCacheInfo(visionModel: id.name, visionHash: id.hash, layer: layer.description,
                                     tokens: vit.config.tokens(height: size.height, width: size.width), width: vit.config.width,
-                                    prefixTokens: vit.config.prefixTokens, dtype: dtype.uppercased())
+                                    prefixTokens: vit.config.prefixTokens, dtype: dtype.rawValue.uppercased())
         // an MPI job: rank 0 creates the cache (cache.json, once) before the others open it
         let world = MPICollective.world
         var opened: FeatureCache? = world.isRoot ? try FeatureCache.prepare(directory: out, info: info) : nil
@@ -91,7 +88,7 @@ struct Precompute: ParsableCommand {
             let images = try chunk.map { try ImageFile.read($0.path) }
             let pixels = try preprocessor.batch(images, names: chunk.map(\.path))
             let features = try vit.forward(pixels: pixels.pixels.readable, count: chunk.count, height: pixels.height, width: pixels.width,
-                                           layer: VisionFeatureLayer(layer)!)
+                                           layer: layer)
             for (b, item) in chunk.enumerated() {
                 pending.append((item.hash, Array(UnsafeBufferPointer(start: features.pointer + b * perImage, count: perImage))))
             }

@@ -21,8 +21,8 @@ struct Train: ParsableCommand {
 
     @OptionGroup var decoder: DecoderOptions
 
-    @Option(name: .long, help: ArgumentHelp("Vision checkpoint directory (Hugging Face layout) the features were computed with. Default: the embedded DINOv2.", valueName: "dir"))
-    var vision: String?
+    /// --vision: the encoder the features were computed with (the cache must name it).
+    @OptionGroup var visionOptions: VisionOptions
 
     @Option(name: .long, help: ArgumentHelp("Training data: JSONL ({image, caption} or {image, question, answer}) or LLaVA JSON.", valueName: "file"))
     var data: String
@@ -36,18 +36,18 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Run directory for checkpoints and metrics.", valueName: "dir"))
     var out: String
 
-    @Option(name: .customLong("projector-type"), help: "Projector type: mlp2x_gelu or linear.")
-    var projectorType: String = "mlp2x_gelu"
+    @Option(name: .customLong("projector-type"), help: "Projector type.")
+    var projectorType: ProjectorKind = .mlp2xGelu
 
     /// The old spelling of --projector-type (elsewhere --projector names a projector file).
     @Option(name: .customLong("projector"), help: .hidden)
-    var projectorTypeDeprecated: String?
+    var projectorTypeDeprecated: ProjectorKind?
 
     @Option(name: .long, help: "Token reduction before the projector: none, shuffle:R (pixel shuffle) or pool:R (average pooling).")
-    var reduce: String = "shuffle:2"
+    var reduce: TokenReduction = .pixelShuffle(2)
 
     @Option(name: .long, parsing: .unconditional, help: "Vision layer the features come from (must match the cache): an hidden_states index such as -2, or final.")
-    var layer: String = "-2"
+    var layer: VisionFeatureLayer = .hidden(-2)
 
     @Flag(name: .long, help: "Standardise each vision feature vector before the projector (a LayerNorm without learned scale).")
     var normalizeFeatures = false
@@ -56,11 +56,11 @@ struct Train: ParsableCommand {
     var keepPrefixTokens = false
 
     @Option(name: .customLong("prompt-style"), help: "Prompt style: chat (the decoder's chat template) or plain.")
-    var promptStyle: String = "chat"
+    var promptStyle: PromptStyleArgument = .chat
 
     /// The old spelling of --prompt-style (elsewhere --prompt is a text).
     @Option(name: .customLong("prompt"), help: .hidden)
-    var promptStyleDeprecated: String?
+    var promptStyleDeprecated: PromptStyleArgument?
 
     @Option(name: .long, help: "System turn of chat prompts: default (the template's own), none, or a text (ChatML decoders).")
     var system: String = "default"
@@ -137,10 +137,11 @@ struct Train: ParsableCommand {
     func run() throws {
         decoder.applyThreads()
         let decoderPath = try decoder.resolvedDecoderPath()
-        let visionPath = try DefaultPaths.existing(vision, DefaultPaths.vision, flag: "vision", what: "vision checkpoint directory")
+        let visionPath = try visionOptions.resolvedPath()
         let projector = projectorTypeDeprecated ?? projectorType
         if projectorTypeDeprecated != nil { deprecated("train --projector TYPE", "--projector-type TYPE") }
-        let prompt = promptStyleDeprecated ?? promptStyle
+        let prompt = (promptStyleDeprecated ?? promptStyle).rawValue
+        let layer = self.layer.description
         if promptStyleDeprecated != nil { deprecated("train --prompt STYLE", "--prompt-style STYLE") }
         let checkpoint = try LlamaCheckpoint.load(decoderPath)
         try decoder.applyPrecision(to: checkpoint.model)
@@ -155,10 +156,8 @@ struct Train: ParsableCommand {
         if cache.info.layer != layer {
             throw FeatureCacheError.mismatch(path: features, field: "layer", cache: cache.info.layer, wanted: layer)
         }
-        guard let kind = ProjectorKind(rawValue: projector) else {
-            throw ValidationError("--projector-type must be one of: \(ProjectorKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let config = ProjectorConfig(kind: kind, reduction: try TokenReduction(parsing: reduce).description, visionLayer: layer,
+        let kind = projector
+        let config = ProjectorConfig(kind: kind, reduction: reduce.description, visionLayer: layer,
                                      prefixTokens: cache.info.prefixTokens, keepPrefixTokens: keepPrefixTokens,
                                      visionWidth: cache.info.width, textWidth: checkpoint.config.hiddenSize,
                                      visionModel: visionID.name, visionHash: visionID.hash,

@@ -60,6 +60,17 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertTrue(err.contains("--batch 100000 is more than the 3 training samples; using --batch 3"), err)
     }
 
+    /// Options with a fixed set of values are parsed as enums: a wrong value fails before any work,
+    /// naming the option and (where there is a list) the values.
+    func testEnumeratedOptionsAreParsedAsEnums() throws {
+        try assertFails(["train", "--data", "x.jsonl", "--features", "f", "--out", "o", "--projector-type", "mlp3"], "'linear' and 'mlp2x_gelu'")
+        try assertFails(["train", "--data", "x.jsonl", "--features", "f", "--out", "o", "--prompt-style", "fancy"], "'chat' and 'plain'")
+        try assertFails(["train", "--data", "x.jsonl", "--features", "f", "--out", "o", "--reduce", "shuffle:0"], "--reduce")
+        try assertFails(["train", "--data", "x.jsonl", "--features", "f", "--out", "o", "--layer", "penultimate"], "--layer")
+        try assertFails(["precompute", "--data", "x.jsonl", "--out", "o", "--dtype", "f8"], "'f16' and 'f32'")
+        try assertFails(["features", "--vision", "v", "--out", "o.safetensors", "--layer", "x", "a.png"], "--layer")
+    }
+
     func testEvalOptionsAreValidated() throws {
         let data = try tempDir().appendingPathComponent("d.jsonl").path
         try #"{"image": "\#(VisionCLITests.image)", "caption": "x"}"#.write(toFile: data, atomically: true, encoding: .utf8)
