@@ -144,6 +144,18 @@ public final class VLMServer: Sendable {
         }
     }
 
+    /// Runs CPU-bound request preparation (JSON decoding, tokenization, prompt building) on a
+    /// Dispatch worker instead of the event loop or Swift's cooperative pool, which must never
+    /// block: a large prompt then stalls no other connection. (The tokenizers are safe to share:
+    /// immutable after loading, their caches locked.)
+    func offloaded<T>(_ work: @escaping () throws -> T) async throws -> T {
+        let job = UncheckedSendable(value: work)
+        let result: UncheckedSendable<T> = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { UncheckedSendable(value: try job.value()) }) }
+        }
+        return result.value
+    }
+
     /// Reads and decodes an image off the event loops.
     func loadImage(url: String, param: String) async throws -> RGBImage {
         let limits = configuration.limits, allowed = configuration.allowedFiles
@@ -161,13 +173,16 @@ public final class VLMServer: Sendable {
 
     func chatCompletions(_ request: Request, _ context: ServerContext) async throws -> Response {
         let data = try await jsonBody(request)
-        let body = try JSONCoding.decode(ChatCompletionRequest.self, from: data)
-        let params = try GenerationParameters(try JSONCoding.decode(SamplingFields.self, from: data), limits: configuration.limits)
-        let conversation = try Conversation(body.messages, limits: configuration.limits)
+        let limits = configuration.limits
+        let (body, params, conversation) = try await offloaded {
+            let body = try JSONCoding.decode(ChatCompletionRequest.self, from: data)
+            let params = try GenerationParameters(try JSONCoding.decode(SamplingFields.self, from: data), limits: limits)
+            return (body, params, try Conversation(body.messages, limits: limits))
+        }
         let vlm = engine.vlm
         let work: GenerationWork
         if let image = conversation.image {
-            let prompt = try conversation.imagePrompt(vlm)
+            let prompt = try await offloaded { try conversation.imagePrompt(vlm) }
             let promptTokens = prompt.prefix.count + vlm.imageTokens + prompt.suffix.count
             var options = vlm.generationOptions(maxTokens: try params.budget(promptTokens: promptTokens, context: engine.contextLength),
                                                 sampling: params.sampling)
@@ -182,7 +197,7 @@ public final class VLMServer: Sendable {
                 return (result, visionMs)
             }
         } else {
-            let prompt = try conversation.textPrompt(vlm)
+            let prompt = try await offloaded { try conversation.textPrompt(vlm) }
             let options = prompt.options(maxTokens: try params.budget(promptTokens: prompt.ids.count, context: engine.contextLength),
                                          sampling: params.sampling, extraStops: params.stops)
             work = GenerationWork(promptTokens: prompt.ids.count, trim: true) { slot, onText in
@@ -223,12 +238,15 @@ public final class VLMServer: Sendable {
 
     func completions(_ request: Request, _ context: ServerContext) async throws -> Response {
         let data = try await jsonBody(request)
-        let body = try JSONCoding.decode(CompletionRequest.self, from: data)
-        let params = try GenerationParameters(try JSONCoding.decode(SamplingFields.self, from: data), limits: configuration.limits)
-        guard body.prompt.values.count == 1 else {
-            throw APIError.invalid("unsupported_prompt", "prompt must be one string (batches of prompts are not supported)", param: "prompt")
+        let limits = configuration.limits, decoder = engine.vlm.decoder
+        let (body, params, prompt) = try await offloaded {
+            let body = try JSONCoding.decode(CompletionRequest.self, from: data)
+            let params = try GenerationParameters(try JSONCoding.decode(SamplingFields.self, from: data), limits: limits)
+            guard body.prompt.values.count == 1 else {
+                throw APIError.invalid("unsupported_prompt", "prompt must be one string (batches of prompts are not supported)", param: "prompt")
+            }
+            return (body, params, TextPrompt.raw(body.prompt.values[0], checkpoint: decoder))
         }
-        let prompt = TextPrompt.raw(body.prompt.values[0], checkpoint: engine.vlm.decoder)
         guard !prompt.ids.isEmpty else { throw APIError.invalid("empty_prompt", "the prompt encodes to no tokens", param: "prompt") }
         let options = prompt.options(maxTokens: try params.budget(promptTokens: prompt.ids.count, context: engine.contextLength),
                                      sampling: params.sampling, extraStops: params.stops)
@@ -263,23 +281,23 @@ public final class VLMServer: Sendable {
 
     func score(_ request: Request, _ context: ServerContext) async throws -> Response {
         let data = try await jsonBody(request)
-        let body = try JSONCoding.decode(ScoreRequest.self, from: data)
+        let body = try await offloaded { try JSONCoding.decode(ScoreRequest.self, from: data) }
         let limits = configuration.limits
         guard !body.candidates.isEmpty else { throw APIError.invalid("invalid_candidates", "candidates must hold at least one string", param: "candidates") }
         guard body.candidates.count <= limits.maxCandidates else {
             throw APIError.invalid("too_many_candidates", "at most \(limits.maxCandidates) candidates per request", param: "candidates")
         }
         let vlm = engine.vlm, engine = self.engine
-        let candidateTokens = body.candidates.map { vlm.tokenizer.encode($0, addBos: false, parseSpecial: false).count }
-        let longest = candidateTokens.max() ?? 0
         let picture = try await body.image.asyncMap { try await loadImage(url: $0, param: "image") }
-        let promptTokens: Int
-        if picture != nil {
-            let p = try vlm.prompt(question: body.prompt)
-            promptTokens = p.prefix.count + vlm.imageTokens + p.suffix.count
-        } else {
-            promptTokens = TextPrompt.raw(body.prompt, checkpoint: vlm.decoder).ids.count
-            guard promptTokens > 0 else { throw APIError.invalid("empty_prompt", "scoring without an image needs a prompt that encodes to at least one token", param: "prompt") }
+        let (longest, promptTokens) = try await offloaded { () -> (Int, Int) in
+            let longest = body.candidates.map { vlm.tokenizer.encode($0, addBos: false, parseSpecial: false).count }.max() ?? 0
+            if picture != nil {
+                let p = try vlm.prompt(question: body.prompt)
+                return (longest, p.prefix.count + vlm.imageTokens + p.suffix.count)
+            }
+            let n = TextPrompt.raw(body.prompt, checkpoint: vlm.decoder).ids.count
+            guard n > 0 else { throw APIError.invalid("empty_prompt", "scoring without an image needs a prompt that encodes to at least one token", param: "prompt") }
+            return (longest, n)
         }
         if promptTokens + longest + 1 > vlm.model.ropePositions {
             throw APIError.invalid("context_length_exceeded", "prompt and longest candidate take \(promptTokens + longest) tokens; the model holds \(vlm.model.ropePositions)", param: "candidates")
@@ -425,6 +443,10 @@ final class LockedValue<Value>: @unchecked Sendable {
 }
 
 /// A generation to run on a sequence slot: returns the result and the vision encoder's milliseconds.
+/// A value handed between threads by code that guarantees the hand-over is safe (here: request
+/// preparation that runs on one Dispatch worker while the handler awaits it).
+struct UncheckedSendable<T>: @unchecked Sendable { let value: T }
+
 struct GenerationWork: @unchecked Sendable {
     let promptTokens: Int
     /// Trim leading/trailing whitespace of the answer (chat) or keep it (raw completions).

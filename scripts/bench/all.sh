@@ -12,9 +12,9 @@
 #   train:   `vlm-bench train` (one projector step through the frozen decoder) in float32 and
 #            bf16 vs PyTorch float32 and bf16 autocast, samples/s and peak RSS
 #
-# Peers are never test dependencies: PyTorch from a throwaway venv (PYTHON, default
-# /work/peers/venv/bin/python; see README "Benchmarks"), llama-bench built from the
-# llama-cpp-python sdist (LLAMA_BENCH). A missing peer is reported as "—".
+# Peers are never test dependencies: scripts/bench/setup-peers.sh builds them into a throwaway
+# folder (PyTorch CPU in a venv: PYTHON; llama-bench from the llama-cpp-python sdist:
+# LLAMA_BENCH). A missing or failing peer is reported as "—" (its errors in OUT/peer-errors.log).
 # Usage: scripts/bench/all.sh [OUT=bench-out] [THREADS=2] [ROUNDS=3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +28,7 @@ VIT=Weights/dinov2-vits14
 BENCH=.build/release/vlm-bench
 mkdir -p "$OUT"
 RAW="$OUT/raw.jsonl"
-: > "$RAW"
+: > "$RAW"; : > "$OUT/peer-errors.log"
 have_torch=0; "$PY" -c "import torch, transformers" 2>/dev/null && have_torch=1
 emit() {  # emit WHO WORKLOAD: tags each JSON line of stdin and appends it to the raw file
     grep '^{' | sed "s/^/{\"who\": \"$1\", \"round\": $R, \"load\": \"$LOAD\", \"data\": /; s/\$/}/" >> "$RAW" || true
@@ -37,15 +37,15 @@ for R in $(seq "$ROUNDS"); do
     LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "round $R/$ROUNDS (load $LOAD)" >&2
     "$BENCH" decoder "$GGUF" --threads "$THREADS" --repeats 1 --no-peer --precision auto | emit swift-vlm
-    [ -x "$LB" ] && "$LB" -m "$GGUF" -t "$THREADS" -p 256 -n 64 -r 1 -o jsonl 2>/dev/null | emit llama.cpp
-    [ $have_torch = 1 ] && "$PY" scripts/bench/torch_decoder.py "$GGUF" 256 64 "$THREADS" 1 2>/dev/null | emit pytorch-fp32
+    if [ -x "$LB" ]; then { "$LB" -m "$GGUF" -t "$THREADS" -p 256 -n 64 -r 1 -o jsonl 2>/dev/null || true; } | emit llama.cpp; fi
+    if [ $have_torch = 1 ]; then { "$PY" scripts/bench/torch_decoder.py "$GGUF" 256 64 "$THREADS" 1 2>>"$OUT/peer-errors.log" || true; } | emit pytorch-fp32; fi
     for p in fp32 auto; do "$BENCH" vision "$VIT" --threads "$THREADS" --repeats 2 --no-peer --precision $p | emit swift-vlm; done
     if [ $have_torch = 1 ]; then
-        for p in fp32 bf16; do "$PY" scripts/bench/torch_vision.py "$VIT" "$THREADS" 2 $p 2>/dev/null | emit pytorch-$p; done
+        for p in fp32 bf16; do { "$PY" scripts/bench/torch_vision.py "$VIT" "$THREADS" 2 $p 2>>"$OUT/peer-errors.log" || true; } | emit pytorch-$p; done
     fi
     "$BENCH" train "$GGUF" --threads "$THREADS" --steps 3 --no-peer | emit swift-vlm
     if [ $have_torch = 1 ]; then
-        for p in fp32 bf16; do "$PY" scripts/bench/torch_train.py "$GGUF" "$THREADS" 3 $p 2>/dev/null | emit pytorch-$p; done
+        for p in fp32 bf16; do { "$PY" scripts/bench/torch_train.py "$GGUF" "$THREADS" 3 $p 2>>"$OUT/peer-errors.log" || true; } | emit pytorch-$p; done
     fi
 done
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
