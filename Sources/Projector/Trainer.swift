@@ -139,15 +139,17 @@ public final class Trainer {
     /// all-reduce per step and normalised by the global target count, so N ranks equal one process
     /// up to float summation order. Rank 0 alone writes metrics, checkpoints and projectors.
     /// MPICollective.world by default (a single process unless started by mpirun).
-    public var collective: Collective = MPICollective.world
+    public let collective: Collective
     /// Seconds spent in the gradient all-reduce since this process started training.
     public private(set) var allReduceSeconds: Double = 0
     /// (P + accumulate): the flat gradient vector and the micro-batches' loss sums, all-reduced
     /// together (parallel runs only).
     private lazy var reduceBuffer = FloatBuffer(count: projector.params.count + settings.accumulate)
 
-    // buffers, allocated once
+    // buffers, allocated once, for up to `batchCapacity` samples at a time
     let Tq: Int
+    /// Samples one `run` packs at most: this process's share of a global micro-batch.
+    let batchCapacity: Int
     let features: FloatBuffer        // (B, Tv, Dv)
     let reduced: FloatBuffer         // (B*Tq, I)
     let projected: FloatBuffer       // (B*Tq, C)
@@ -167,19 +169,22 @@ public final class Trainer {
     /// `train[i].image` (the feature cache key).
     public convenience init(model: LlamaModel, projector: Projector, builder: SequenceBuilder, cache: FeatureCache,
                             train: [Sample], trainHashes: [String], validation: [Sample] = [], validationHashes: [String] = [],
-                            settings: TrainingSettings, runDirectory: String, dataPath: String) throws {
+                            settings: TrainingSettings, runDirectory: String, dataPath: String,
+                            collective: Collective = MPICollective.world) throws {
         func build(_ samples: [Sample], _ hashes: [String]) throws -> [TrainingItem] {
             try zip(samples, hashes).map { s, h in TrainingItem(sample: s, hash: h, sequence: try builder.build(s)) }
         }
         try self.init(model: model, projector: projector, cache: cache, items: try build(train, trainHashes),
                       validationItems: try build(validation, validationHashes), settings: settings,
-                      runDirectory: runDirectory, dataPath: dataPath)
+                      runDirectory: runDirectory, dataPath: dataPath, collective: collective)
     }
 
     /// Trains on ready-built sequences.
     public init(model: LlamaModel, projector: Projector, cache: FeatureCache, items: [TrainingItem],
-                validationItems: [TrainingItem] = [], settings: TrainingSettings, runDirectory: String, dataPath: String) throws {
+                validationItems: [TrainingItem] = [], settings: TrainingSettings, runDirectory: String, dataPath: String,
+                collective: Collective = MPICollective.world) throws {
         try settings.validate()
+        self.collective = collective
         self.model = model; self.projector = projector; self.cache = cache; self.settings = settings
         self.runDirectory = runDirectory
         guard cache.info.width == projector.config.visionWidth else {
@@ -209,15 +214,22 @@ public final class Trainer {
                           settings: AdamWSettings(learningRate: settings.learningRate, weightDecay: settings.weightDecay))
         schedule = LearningRateSchedule(peak: settings.learningRate, warmup: settings.warmup, total: settings.steps,
                                         floor: settings.minLearningRateRatio)
-        let B = settings.batch, C = model.config.hiddenSize
+        let C = model.config.hiddenSize
         let Tv = cache.info.tokens, Dv = cache.info.width
         let maxSeq = (items + validationItems).map(\.sequence.length).max() ?? 1
-        guard B <= items.count else {
-            throw ProjectorError.invalidSetting("--batch \(B) is larger than the \(items.count) training samples")
+        guard settings.batch <= items.count else {
+            throw ProjectorError.invalidSetting("--batch \(settings.batch) is larger than the \(items.count) training samples")
         }
-        let N = B * maxSeq
+        // Sized for what one process packs at once: its share of a global micro-batch (all of it
+        // in a single process), at most the longest sequences and the most targets any such
+        // share can hold (the sum of the largest, not share × the longest).
+        let B = (settings.batch + collective.size - 1) / collective.size
+        func largest(_ xs: [Int]) -> Int { xs.sorted(by: >).prefix(B).reduce(0, +) }
+        let N = max(1, largest((items + validationItems).map(\.sequence.length)))
+        let R = max(1, largest((items + validationItems).map(\.sequence.targets.count)))
+        batchCapacity = B
         // State the memory a step needs before allocating it, and refuse what cannot fit.
-        let needed = LlamaTrainingState.estimatedBytes(config: model.config, maxRows: N, maxTargets: N, maxSequence: maxSeq, recompute: settings.recompute)
+        let needed = LlamaTrainingState.estimatedBytes(config: model.config, maxRows: N, maxTargets: R, maxSequence: maxSeq, recompute: settings.recompute)
             + 4 * (B * Tv * Dv + B * Tq * (projector.inputWidth + 3 * C) + 2 * N * C)
         if let available = availableMemoryBytes(), needed > available {
             throw TrainingError.insufficientMemory(needed: needed, available: available)
@@ -229,7 +241,7 @@ public final class Trainer {
         dEmbeddings = FloatBuffer(count: N * C)
         dImage = FloatBuffer(count: B * Tq * C)
         activations = projector.makeActivations(rows: B * Tq)
-        state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: N, maxSequence: maxSeq, recompute: settings.recompute)
+        state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: R, maxSequence: maxSeq, recompute: settings.recompute)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         // rank 0 only: another host's live writer would look dead to the other ranks
         if collective.isRoot { _ = removeStaleTemporaries(in: runDirectory) }
@@ -260,6 +272,9 @@ public final class Trainer {
     /// Forward (and, with `backward`, backward) of one micro-batch. Returns (loss sum, target count).
     func run(_ items: [TrainingItem], backward: Bool, scale: (Int) -> Float) throws -> (Float, Int) {
         let B = items.count, C = model.config.hiddenSize
+        guard B <= batchCapacity else {
+            throw ProjectorError.invalidSetting("\(B) samples at once; the step buffers hold \(batchCapacity)")
+        }
         let Tv = cache.info.tokens, Dv = cache.info.width
         for (b, item) in items.enumerated() {
             try cache.read(hash: item.hash, image: item.sample.image, into: features.pointer + b * Tv * Dv)
@@ -303,18 +318,18 @@ public final class Trainer {
     }
 
     /// Mean loss over the validation samples (nil when there are none). In a parallel run the
-    /// chunks of --batch samples are dealt to the ranks in turn and the sums reduced.
+    /// chunks of one share of --batch samples are dealt to the ranks in turn and the sums reduced.
     public func validationLoss() throws -> Float? {
         guard !validation.isEmpty else { return nil }
         var sum: Double = 0, count = 0
         var i = 0, chunkIndex = 0
         while i < validation.count {
             if chunkIndex % collective.size == collective.rank {
-                let chunk = Array(validation[i..<min(i + settings.batch, validation.count)])
+                let chunk = Array(validation[i..<min(i + batchCapacity, validation.count)])
                 let (s, c) = try run(chunk, backward: false) { _ in 0 }
                 sum += Double(s); count += c
             }
-            i += settings.batch; chunkIndex += 1
+            i += batchCapacity; chunkIndex += 1
         }
         if collective.isParallel {
             var totals = [sum, Double(count)]

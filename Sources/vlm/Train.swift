@@ -205,9 +205,8 @@ struct Train: ParsableCommand {
                                         earlyStop: earlyStop > 0 ? earlyStop : nil)
         let trainer = try Trainer(model: checkpoint.model, projector: proj, builder: builder, cache: cache,
                                   train: trainSamples, trainHashes: trainHashes, validation: valSamples, validationHashes: valHashes,
-                                  settings: settings, runDirectory: out, dataPath: data)
-        let world = MPICollective.world
-        trainer.collective = world
+                                  settings: settings, runDirectory: out, dataPath: data, collective: MPICollective.world)
+        let world = trainer.collective
         if resume {
             guard FileManager.default.fileExists(atPath: trainer.checkpointPath) else {
                 throw CLIError(description: "--resume: no checkpoint at \(trainer.checkpointPath)")
