@@ -4,7 +4,7 @@
   siglip  Tests/BackbonesTests/Fixtures/vit/siglip (2 layers, gelu tanh, no CLS, patch bias) + a seeded projector
 all with the tiny Llama decoder (Tests/InferenceTests/Fixtures/llama/bpe-gqa-tied-f32, or its GGUF).
 The seeded projectors are mlp2x_gelu, reduction none, hidden state -2, CLS dropped, with the content
-hashes swift-vlm computes (Sources/Projector/CheckpointHash.swift), so `vlm` accepts them."""
+hashes swift-vlm computes (Sources/WeightFormats/ContentHash.swift), so `vlm` accepts them."""
 import json, os, shutil
 import numpy as np
 from PIL import Image
