@@ -28,8 +28,8 @@ public struct RequestLimits: Sendable {
 enum ImageInput {
     /// The bytes of the image `url` names; `param` is the request field, for errors.
     static func bytes(of url: String, param: String, limits: RequestLimits, allowedFiles: URL?) throws -> Data {
-        if url.hasPrefix("data:") { return try dataURL(url, param: param, limits: limits) }
         let lower = url.lowercased()
+        if lower.hasPrefix("data:") { return try dataURL(url, param: param, limits: limits) }
         if lower.hasPrefix("http://") || lower.hasPrefix("https://") {
             throw APIError.invalid("unsupported_image_url", "remote image URLs are not fetched by this server; send the image as a data: URL (data:image/jpeg;base64,...)", param: param)
         }
@@ -66,6 +66,10 @@ enum ImageInput {
 
     /// `data:image/jpeg;base64,...` or `data:image/png;base64,...`.
     static func dataURL(_ url: String, param: String, limits: RequestLimits) throws -> Data {
+        // the scheme is case-insensitive (RFC 2397); the header starts after its 5 characters
+        guard url.utf8.count >= 5, url.prefix(5).lowercased() == "data:" else {
+            throw APIError.invalid("invalid_image_url", "not a data: URL (data:image/png;base64,...)", param: param)
+        }
         guard let comma = url.firstIndex(of: ",") else {
             throw APIError.invalid("invalid_image_url", "a data: URL needs a comma before its payload (data:image/png;base64,...)", param: param)
         }

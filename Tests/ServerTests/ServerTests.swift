@@ -185,8 +185,12 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(usage["completion_tokens"] as? Int, expected.newIds.count)
             XCTAssertEqual(usage["total_tokens"] as? Int, expected.promptIds.count + expected.newIds.count)
         }
+        // the data: scheme is case-insensitive (RFC 2397): the same image as DATA:... gives the same caption
+        let upper = try request(s.port, "POST", "/v1/chat/completions", json: ["max_tokens": 12, "messages": imageMessage("DATA:" + url.dropFirst(5), text: nil)])
+        XCTAssertEqual(upper.status, 200, upper.text)
+        XCTAssertEqual(((upper.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String, caption.text)
         // the access log has one line per request with id, status, latency and tokens
-        let lines = s.logLines(atLeast: 2)
+        let lines = Array(s.logLines(atLeast: 3).prefix(2))
         XCTAssertEqual(lines.count, 2)
         for (line, expected) in zip(lines, [caption, answer]) {
             XCTAssertEqual(line["status"] as? Int, 200)

@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-smoke}; shift || true
 B=.build-fuzz
-ALL=(safetensors gguf onnx image tokenizer configs dataset projector)
+ALL=(safetensors gguf onnx image tokenizer configs dataset projector request)
 HARNESSES=("$@"); [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=("${ALL[@]}")
 if [ "$MODE" = smoke ]; then LIMIT=(-max_total_time=7); else LIMIT=(-runs="$MODE"); fi
 [ -z "${FUZZ_MAX_SECONDS:-}" ] || LIMIT+=(-max_total_time="$FUZZ_MAX_SECONDS")   # stop early at a time budget
@@ -23,6 +23,7 @@ seeds() {  # the fixture files each harness starts from
     tokenizer) find Tests -name 'tokenizer.json' -size -300k ;;
     configs) find Tests \( -name 'config.json' -o -name 'preprocessor_config.json' -o -name 'tokenizer_config.json' \) -size -100k ;;
     dataset) find scripts/fuzz/seeds/dataset -type f ;;
+    request) find scripts/fuzz/seeds/request -type f ;;
     projector) find Tests -path '*llava/projector.safetensors'; find Tests -path '*Fixtures/fuzz/projector/*' -type f ;;
   esac
   find Tests -path "*Fixtures/fuzz/$1/*" -type f 2>/dev/null
