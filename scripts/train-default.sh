@@ -11,6 +11,11 @@
 #   B  lr 1e-3, warmup 20, a cosine over 2,400 steps, stopped after its step-350 checkpoint;
 #   C  lr 8e-4, warmup 10, seed 1, a cosine planned over 1,300 steps, stopped after its step-250
 #      checkpoint and resumed with --steps 900 (resume keeps the optimizer; the schedule shortens).
+# Session 5 added stage D, from C's best projector, on the WHOLE train split (train-conv: 29,972
+# packed conversations of 16,139 images, all renderings): lr 5e-4, warmup 30, seed 2, a cosine
+# planned over 2,000 steps, stopped at step 300 and resumed with --steps 1300, stopped at 450 and
+# resumed data-parallel (mpirun -np 2, 1 thread each: the data order depends on the seed and the
+# step, not on the ranks) with --steps 1600, to the end.
 # The stops are part of the recipe (they re-planned the run to fit a session); stop_after below
 # reproduces them. The validation subset val-conv-s1-160 picks the best checkpoint.
 #
@@ -60,7 +65,22 @@ stop_after() {
   --lr 1e-3 --warmup 20 --min-lr-ratio 0.05 --steps 2400 --eval-every 200 --early-stop 3 --seed 0 --precision auto
 C=(--lr 8e-4 --warmup 10 --min-lr-ratio 0.05 --eval-every 200 --seed 1 --precision auto --init-from "$RUN-B/projector.safetensors")
 [ -f "$RUN/checkpoint.safetensors" ] || stop_after "$RUN" 250 $VLM train "${COMMON[@]}" --out "$RUN" "${C[@]}" --steps 1300
-$VLM train "${COMMON[@]}" --out "$RUN" "${C[@]}" --steps 900 --resume
+[ -f "$RUN/projector.safetensors" ] || $VLM train "${COMMON[@]}" --out "$RUN" "${C[@]}" --steps 900 --resume
+# stage D: the whole train split (its images cached too)
+$VLM precompute --data "$DATA/train-conv.jsonl" --out "$FEATURES" --layer -2
+DCOMMON=("${COMMON[@]}")
+DCOMMON[1]="$DATA/train-conv.jsonl"   # --data
+D=(--lr 5e-4 --warmup 30 --min-lr-ratio 0.05 --eval-every 200 --early-stop 4 --seed 2 --precision auto
+   --init-from "$RUN/best-projector.safetensors")
+[ -f "$RUN-D/checkpoint.safetensors" ] || stop_after "$RUN-D" 300 $VLM train "${DCOMMON[@]}" --out "$RUN-D" "${D[@]}" --steps 2000 --threads 2
+stop_after "$RUN-D" 450 $VLM train "${DCOMMON[@]}" --out "$RUN-D" "${D[@]}" --steps 1300 --threads 2 --resume
+if command -v mpirun >/dev/null; then
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe --bind-to none \
+    $VLM train "${DCOMMON[@]}" --out "$RUN-D" "${D[@]}" --steps 1600 --threads 1 --resume
+else   # one process computes the same steps (to float summation order), more slowly
+  $VLM train "${DCOMMON[@]}" --out "$RUN-D" "${D[@]}" --steps 1600 --resume
+fi
+RUN=$RUN-D; TRAIN=$DATA/train-conv.jsonl
 # evaluation: the whole test split, with the untrained projector (200 samples) and kNN baselines
 $VLM eval --data "$DATA/test.jsonl" --projector "$RUN/best-projector.safetensors" --baselines --baseline-limit 200 \
   --train "$TRAIN" --features "$FEATURES" --out "$RUN/eval-test.json"
