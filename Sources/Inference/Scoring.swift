@@ -20,8 +20,8 @@ public enum Scoring {
         guard !prompt.isEmpty else {
             throw LlamaError.invalidInput(what: "prompt", reason: "scoring needs at least one prompt token before the candidate (give a prompt, or a checkpoint that adds BOS)")
         }
-        // An empty candidate would score log-prob 0 (probability 1) and win every comparison.
-        guard !candidate.isEmpty else { throw LlamaError.invalidInput(what: "candidate", reason: "a candidate is empty (no tokens to score)") }
+        // (an empty candidate, which would score log-prob 0 and win every comparison, is refused
+        // by logLikelihood)
         guard prompt.count + candidate.count <= state.capacity else {
             throw LlamaError.contextFull(needed: prompt.count + candidate.count, capacity: state.capacity)
         }
@@ -37,6 +37,7 @@ public enum Scoring {
     /// state.logits: it is read before the cache grows). Appends ids[..<K-1] to the cache, one
     /// chunk at a time, each chunk's logits read before the next chunk overwrites them.
     public static func logLikelihood(of ids: [Int], after first: UnsafePointer<Float>, model: LlamaModel, state: LlamaState) throws -> Double {
+        // An empty candidate would score log-prob 0 (probability 1) and win every comparison.
         guard !ids.isEmpty else { throw LlamaError.invalidInput(what: "candidate", reason: "a candidate is empty (no tokens to score)") }
         let V = model.config.vocabSize
         var total = logProbability(first, count: V, of: ids[0])

@@ -192,8 +192,7 @@ extension LlamaModel {
         guard R > 0 else { return (0, 0) }
         rmsnormForward(s.targetRows.pointer, s.targetRstd.pointer, s.targetInput.readable, weights.finalNorm.readable, T: R, C: C, eps: config.rmsNormEps)
         // the LM head in the training precision, like every other product
-        linearForward(s.logits.pointer, s.targetRows.readable, weights.lmHead.readable, trainingPrecision == .bf16 ? bf16LMHead : nil, nil,
-                      scratch: s.bf16Scratch, T: R, I: C, O: V)
+        product(s.logits.pointer, s.targetRows.readable, weights.lmHead, trainingPrecision == .bf16 ? bf16LMHead : nil, T: R, I: C, O: V, s)
         let result = ids.withUnsafeBufferPointer { t in
             crossEntropyForward(s.losses.pointer, s.logits.readable, t.baseAddress!, R: R, V: V)
         }
@@ -251,11 +250,8 @@ extension LlamaModel {
                 crossEntropyBackward(s.dLogits.pointer, s.logits.readable, t.baseAddress!, R: R, V: V, scale: scale)
             }
             s.dTarget.pointer.update(repeating: 0, count: R * C)
-            if trainingPrecision == .bf16 {
-                bf16MatmulBackwardInput(s.dTarget.pointer, s.dLogits.readable, bf16LMHead, weights.lmHead.readable, scratch: s.bf16Logits, T: R, I: C, O: V)
-            } else {
-                matmulBackwardInput(s.dTarget.pointer, s.dLogits.readable, weights.lmHead.readable, T: R, I: C, O: V)
-            }
+            productBackward(s.dTarget.pointer, s.dLogits.readable, weights.lmHead, trainingPrecision == .bf16 ? bf16LMHead : nil,
+                            T: R, I: C, O: V, s, scratch: s.bf16Logits)
             // through the final norm, into the residual rows the targets read
             s.dXn.pointer.update(repeating: 0, count: R * C)
             rmsnormBackward(s.dXn.pointer, s.dTarget.readable, s.targetInput.readable, weights.finalNorm.readable,
@@ -328,11 +324,12 @@ extension LlamaModel {
         linearForward(y, x, w.readable, b, nil, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
     }
 
-    /// dx(T,I) += dy(T,O)·W in the training precision (see `product`).
+    /// dx(T,I) += dy(T,O)·W in the training precision (see `product`). `scratch` holds dy in
+    /// bf16 (T·O values; the LM head's dlogits need their own, larger one).
     func productBackward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: FloatBuffer, _ b: BF16Matrix?,
-                         T: Int, I: Int, O: Int, _ s: LlamaTrainingState) {
+                         T: Int, I: Int, O: Int, _ s: LlamaTrainingState, scratch: BF16Scratch? = nil) {
         if let b {
-            bf16MatmulBackwardInput(dx, dy, b, w.readable, scratch: s.bf16Scratch, T: T, I: I, O: O)
+            bf16MatmulBackwardInput(dx, dy, b, w.readable, scratch: scratch ?? s.bf16Scratch, T: T, I: I, O: O)
         } else {
             matmulBackwardInput(dx, dy, w.readable, T: T, I: I, O: O)
         }

@@ -216,7 +216,8 @@ public final class Trainer {
                                         floor: settings.minLearningRateRatio)
         let C = model.config.hiddenSize
         let Tv = cache.info.tokens, Dv = cache.info.width
-        let maxSeq = (items + validationItems).map(\.sequence.length).max() ?? 1
+        let sequences = (items + validationItems).map(\.sequence)
+        let maxSeq = sequences.map(\.length).max() ?? 1
         guard settings.batch <= items.count else {
             throw ProjectorError.invalidSetting("--batch \(settings.batch) is larger than the \(items.count) training samples")
         }
@@ -225,8 +226,8 @@ public final class Trainer {
         // share can hold (the sum of the largest, not share × the longest).
         let B = (settings.batch + collective.size - 1) / collective.size
         func largest(_ xs: [Int]) -> Int { xs.sorted(by: >).prefix(B).reduce(0, +) }
-        let N = max(1, largest((items + validationItems).map(\.sequence.length)))
-        let R = max(1, largest((items + validationItems).map(\.sequence.targets.count)))
+        let N = max(1, largest(sequences.map(\.length)))
+        let R = max(1, largest(sequences.map(\.targets.count)))
         batchCapacity = B
         // State the memory a step needs before allocating it, and refuse what cannot fit.
         let needed = LlamaTrainingState.estimatedBytes(config: model.config, maxRows: N, maxTargets: R, maxSequence: maxSeq, recompute: settings.recompute)

@@ -159,13 +159,8 @@ public final class VLMServer: Sendable {
     /// Reads and decodes an image off the event loops.
     func loadImage(url: String, param: String) async throws -> RGBImage {
         let limits = configuration.limits, allowed = configuration.allowedFiles
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    let data = try ImageInput.bytes(of: url, param: param, limits: limits, allowedFiles: allowed)
-                    continuation.resume(returning: try ImageInput.decode(data, param: param, limits: limits))
-                } catch { continuation.resume(throwing: error) }
-            }
+        return try await offloaded {
+            try ImageInput.decode(try ImageInput.bytes(of: url, param: param, limits: limits, allowedFiles: allowed), param: param, limits: limits)
         }
     }
 
