@@ -45,6 +45,15 @@ final class FaultCLITests: XCTestCase {
         // killed at random points, resumed each time
         let runB = dir.appendingPathComponent("b")
         let checkpoint = runB.appendingPathComponent("checkpoint.safetensors").path
+        // Kills are placed by progress, not by wall time (a fast machine finishes a timed run
+        // before a timer fires): each of the first 8 runs is killed once the metrics show it
+        // has gone 1-4 steps past where it resumed, after a random 0-3 ms more, so kills land
+        // between steps and inside checkpoint writes (one is written every step).
+        let metricsPath = runB.appendingPathComponent("metrics.jsonl").path
+        func stepsDone() -> Int {
+            guard let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) else { return 0 }
+            return text.split(separator: "\n").count
+        }
         var kills = 0, finished = false, sawCheckpoint = false, delays: [Int] = []
         for _ in 0..<40 where !finished {
             let process = Process()
@@ -53,12 +62,17 @@ final class FaultCLITests: XCTestCase {
             process.standardOutput = FileHandle.nullDevice
             let errPipe = Pipe()
             process.standardError = errPipe
+            let target = stepsDone() + Int.random(in: 1...4)
+            let started = Date()
             try process.run()
-            let ms = kills < 8 ? Int.random(in: Int(duration * 50)...Int(duration * 450 + 1)) : 120_000
-            delays.append(ms)
-            let deadline = Date().addingTimeInterval(Double(ms) / 1000)
-            while process.isRunning && Date() < deadline { usleep(2000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL); kills += 1 }
+            if kills < 8 {
+                let deadline = Date().addingTimeInterval(max(60, duration * 20))
+                while process.isRunning && stepsDone() < target && Date() < deadline { usleep(500) }
+                usleep(UInt32.random(in: 0...3000))
+                if process.isRunning { kill(process.processIdentifier, SIGKILL); kills += 1 }
+            }
+            let ms = Int(Date().timeIntervalSince(started) * 1000)
+            if kills > delays.count { delays.append(ms) }
             let errText = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             if process.terminationReason == .exit {
@@ -73,7 +87,7 @@ final class FaultCLITests: XCTestCase {
                 XCTAssertFalse(sawCheckpoint, "the checkpoint disappeared after a kill at \(ms) ms")
             }
         }
-        print("fault test: \(kills) SIGKILLs at \(delays) ms (an uninterrupted run takes \(Int(duration * 1000)) ms)")
+        print("fault test: \(kills) SIGKILLs after \(delays) ms (an uninterrupted run takes \(Int(duration * 1000)) ms)")
         XCTAssertTrue(finished)
         XCTAssertGreaterThanOrEqual(kills, 3, "the run should have been killed several times")
         XCTAssertEqual(try Data(contentsOf: runB.appendingPathComponent("projector.safetensors")), reference,
