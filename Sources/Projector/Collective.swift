@@ -31,6 +31,29 @@ extension Collective {
         let lo = items.count * rank / size, hi = items.count * (rank + 1) / size
         return items[lo..<hi]
     }
+
+    /// The part of `items` this rank works on when the ranks' shares should cost the same: the
+    /// items are dealt, most costly first, each to the rank with the least cost so far among
+    /// those holding fewer than ⌈count/size⌉ (longest-processing-time first; ties go to the lower
+    /// rank, then the earlier item), so every rank computes the same partition and no share holds
+    /// more items than `share(of:)` would. Order within a share is the items' original order.
+    /// A step waits for its slowest rank, so with shares of different token counts the balanced
+    /// one is faster; the gradient sum does not depend on how a batch is split.
+    public func balancedShare<T>(of items: [T], cost: (T) -> Int) -> [T] {
+        guard size > 1 else { return items }
+        let capacity = (items.count + size - 1) / size
+        let costs = items.map(cost)
+        let order = costs.indices.sorted { costs[$0] != costs[$1] ? costs[$0] > costs[$1] : $0 < $1 }
+        var load = [Int](repeating: 0, count: size), held = [Int](repeating: 0, count: size)
+        var mine: [Int] = []
+        for i in order {
+            var best = -1
+            for r in 0..<size where held[r] < capacity && (best < 0 || load[r] < load[best]) { best = r }
+            load[best] += costs[i]; held[best] += 1
+            if best == rank { mine.append(i) }
+        }
+        return mine.sorted().map { items[$0] }
+    }
 }
 
 public enum CollectiveError: Error, CustomStringConvertible {

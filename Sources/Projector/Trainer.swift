@@ -410,7 +410,8 @@ public final class Trainer {
             for _ in 0..<settings.accumulate {
                 let global = nextBatch()
                 let count = global.reduce(0) { $0 + train[$1].sequence.targets.count }
-                let items = collective.share(of: global).map { train[$0] }
+                // shares balanced by sequence length: a step waits for the slowest rank
+                let items = collective.balancedShare(of: global) { train[$0].sequence.length }.map { train[$0] }
                 let (sum, _) = try run(items, backward: true) { _ in 1 / Float(count * self.settings.accumulate) }
                 sums.append(sum); counts.append(count)
             }
