@@ -541,7 +541,8 @@ typedef struct {
     void (*quantize)(const float *x, int T, int I, uint8_t *out);
     void (*tile_q)(int I, const uint8_t *c, size_t cs, const uint8_t *a, float *out, int wide);
     void (*tile_f)(int I, const float *w, const float *x, float *out);
-    void (*attention)(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch);
+    // query heads [h0, h1) of one query (see attention_body)
+    void (*attention)(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1);
     float (*direct)(int type, const uint8_t *p, int I, const uint8_t *a);   // Q4_0, Q4_1, Q8_0 rows; NULL: none
 } vq_kernels;
 
@@ -549,27 +550,29 @@ INL void quantize_rows(const float *x, int T, int I, uint8_t *out) {
     for (int t = 0; t < T; t++) quantize_act_row(x + (size_t)t * I, I, out + (size_t)t * arow_bytes(I));
 }
 
-// One query, all S keys; see CQuant.h. scores of the G query heads of a kv head side by side.
+// One query, all S keys; see CQuant.h. Query heads [h0, h1) only (out and q rows of those heads):
+// per kv head, the scores of its query heads in the range side by side. scratch: (h1 - h0)·S.
 INL void attention_body(float *out, const float *q, const float *k, const float *v,
-                        int S, int Hq, int Hkv, int D, float scale, float *scratch) {
+                        int S, int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1) {
     int G = Hq / Hkv, ld = Hkv * D;
-    for (int g = 0; g < Hkv; g++) {
-        float *sc = scratch + (size_t)g * G * S;   // (G, S)
+    for (int g = h0 / G; g < Hkv && g * G < h1; g++) {
+        int j0 = h0 > g * G ? h0 - g * G : 0, j1 = h1 < (g + 1) * G ? h1 - g * G : G;
+        float *sc = scratch + (size_t)(g * G + j0 - h0) * S;   // (j1 - j0, S)
         const float *qg = q + (size_t)g * G * D;
         for (int s = 0; s < S; s++) {
             const float *kr = k + (size_t)s * ld + (size_t)g * D;
-            for (int j = 0; j < G; j++) {
+            for (int j = j0; j < j1; j++) {
                 const float *qj = qg + (size_t)j * D;
                 float p[8] = {0};
                 int i = 0;
                 for (; i + 8 <= D; i += 8) for (int u = 0; u < 8; u++) p[u] += qj[i + u] * kr[i + u];
                 float acc = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
                 for (; i < D; i++) acc += qj[i] * kr[i];
-                sc[(size_t)j * S + s] = acc * scale;
+                sc[(size_t)(j - j0) * S + s] = acc * scale;
             }
         }
-        for (int j = 0; j < G; j++) {
-            float *row = sc + (size_t)j * S, mx = row[0], sum = 0;
+        for (int j = j0; j < j1; j++) {
+            float *row = sc + (size_t)(j - j0) * S, mx = row[0], sum = 0;
             for (int s = 1; s < S; s++) mx = row[s] > mx ? row[s] : mx;
             for (int s = 0; s < S; s++) { row[s] = expf(row[s] - mx); sum += row[s]; }
             float inv = 1.0f / sum;
@@ -578,8 +581,8 @@ INL void attention_body(float *out, const float *q, const float *k, const float 
         }
         for (int s = 0; s < S; s++) {
             const float *vr = v + (size_t)s * ld + (size_t)g * D;
-            for (int j = 0; j < G; j++) {
-                float pj = sc[(size_t)j * S + s];
+            for (int j = j0; j < j1; j++) {
+                float pj = sc[(size_t)(j - j0) * S + s];
                 float *o = out + (size_t)(g * G + j) * D;
                 for (int i = 0; i < D; i++) o[i] += pj * vr[i];
             }
@@ -592,8 +595,8 @@ static void widen_generic(int type, const uint8_t *p, int I, float *out) { widen
 static void quantize_generic(const float *x, int T, int I, uint8_t *out) { quantize_rows(x, T, I, out); }
 static void tile_q_gen(int I, const uint8_t *c, size_t cs, const uint8_t *a, float *out, int wide) { (void)wide; tile_q_generic(I, c, cs, a, out); }
 static void tile_f_gen(int I, const float *w, const float *x, float *out) { tile_f_generic(I, w, x, out); }
-static void attention_generic(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch) {
-    attention_body(out, q, k, v, S, Hq, Hkv, D, scale, scratch);
+static void attention_generic(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1) {
+    attention_body(out, q, k, v, S, Hq, Hkv, D, scale, scratch, h0, h1);
 }
 
 #if VQ_X86
@@ -607,14 +610,96 @@ T_AVX2 static void widen_avx2(int type, const uint8_t *p, int I, float *out) {
 }
 T_AVX2 static void quantize_avx2(const float *x, int T, int I, uint8_t *out) { quantize_rows(x, T, I, out); }
 T_AVX2 static void tile_q_avx2v(int I, const uint8_t *c, size_t cs, const uint8_t *a, float *out, int wide) { tile_q_avx2(I, c, cs, a, out, wide); }
-T_AVX2 static void attention_avx2(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch) {
-    attention_body(out, q, k, v, S, Hq, Hkv, D, scale, scratch);
+T_AVX2 static void attention_avx2(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1) {
+    attention_body(out, q, k, v, S, Hq, Hkv, D, scale, scratch, h0, h1);
 }
 T_AVX512 static void unpack_avx512(int type, const uint8_t *p, int I, uint8_t *out) { unpack_row(type, p, I, out); }
 T_AVX512 static void quantize_avx512(const float *x, int T, int I, uint8_t *out) { quantize_rows(x, T, I, out); }
 T_AVX512 static void tile_q_avx512v(int I, const uint8_t *c, size_t cs, const uint8_t *a, float *out, int wide) { (void)wide; tile_q_avx512(I, c, cs, a, out); }
-T_AVX512 static void attention_avx512(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch) {
-    attention_body(out, q, k, v, S, Hq, Hkv, D, scale, scratch);
+/// e^x for 16 lanes, the polynomial of Kernels' vexp (Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2,
+/// degree 6 for e^r, 2^n through the exponent bits; relative error ~1e-7). Inputs are clamped
+/// to ±88.376 (e^x of the clamp above, 0 below).
+T_AVX512 static inline __m512 exp_avx512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.3762626647949f)), _mm512_set1_ps(88.3762626647949f));
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+    __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 er = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    __m512i nb = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000));
+    __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(nb, _mm512_set1_epi32(127)), 23));
+    return _mm512_mul_ps(er, scale);
+}
+
+/// attention_body for D a multiple of 16 (≤ 256): the key dot products, the softmax (vector
+/// exp) and the value sums in 16-lane registers. Other head sizes take attention_body.
+T_AVX512 static void attention_avx512(float *out, const float *q, const float *k, const float *v, int S, int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1) {
+    if (D % 16 != 0 || D > 256) { attention_body(out, q, k, v, S, Hq, Hkv, D, scale, scratch, h0, h1); return; }
+    int G = Hq / Hkv, ld = Hkv * D, nv = D / 16;
+    for (int g = h0 / G; g < Hkv && g * G < h1; g++) {
+        int j0 = h0 > g * G ? h0 - g * G : 0, j1 = h1 < (g + 1) * G ? h1 - g * G : G;
+        float *sc = scratch + (size_t)(g * G + j0 - h0) * S;   // (j1 - j0, S)
+        const float *kg = k + (size_t)g * D, *vg = v + (size_t)g * D;
+        for (int j = j0; j < j1; j++) {
+            const float *qj = q + (size_t)(g * G + j) * D;
+            float *row = sc + (size_t)(j - j0) * S;
+            __m512 qv[16];
+            for (int c = 0; c < nv; c++) qv[c] = _mm512_loadu_ps(qj + 16 * c);
+            // scores: one key row (D floats) per position
+            __m512 mx = _mm512_set1_ps(-INFINITY);
+            for (int s = 0; s < S; s++) {
+                const float *kr = kg + (size_t)s * ld;
+                __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+                for (int c = 1; c < nv; c++) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
+                row[s] = _mm512_reduce_add_ps(acc) * scale;
+            }
+            int s = 0;
+            for (; s + 16 <= S; s += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(row + s));
+            float m = _mm512_reduce_max_ps(mx);
+            for (; s < S; s++) m = row[s] > m ? row[s] : m;
+            // e^(score - max), its sum, then the weights normalised
+            __m512 vm = _mm512_set1_ps(m), vsum = _mm512_setzero_ps();
+            for (s = 0; s + 16 <= S; s += 16) {
+                __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(row + s), vm));
+                _mm512_storeu_ps(row + s, e);
+                vsum = _mm512_add_ps(vsum, e);
+            }
+            if (s < S) {
+                __mmask16 tail = (__mmask16)((1u << (S - s)) - 1);
+                __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, row + s), vm));
+                e = _mm512_maskz_mov_ps(tail, e);
+                _mm512_mask_storeu_ps(row + s, tail, e);
+                vsum = _mm512_add_ps(vsum, e);
+            }
+            float inv = 1.0f / _mm512_reduce_add_ps(vsum);
+            // out = Σ_s weight_s · v_s, 64 floats of the head at a time in registers
+            float *o = out + (size_t)(g * G + j) * D;
+            for (int c0 = 0; c0 < nv; c0 += 4) {
+                int w = nv - c0 < 4 ? nv - c0 : 4;
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                for (int t = 0; t < S; t++) {
+                    const float *vr = vg + (size_t)t * ld + 16 * c0;
+                    __m512 p = _mm512_set1_ps(row[t]);
+                    a0 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr), a0);
+                    if (w > 1) a1 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16), a1);
+                    if (w > 2) a2 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 32), a2);
+                    if (w > 3) a3 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 48), a3);
+                }
+                __m512 vi = _mm512_set1_ps(inv);
+                _mm512_storeu_ps(o + 16 * c0, _mm512_mul_ps(a0, vi));
+                if (w > 1) _mm512_storeu_ps(o + 16 * c0 + 16, _mm512_mul_ps(a1, vi));
+                if (w > 2) _mm512_storeu_ps(o + 16 * c0 + 32, _mm512_mul_ps(a2, vi));
+                if (w > 3) _mm512_storeu_ps(o + 16 * c0 + 48, _mm512_mul_ps(a3, vi));
+            }
+        }
+    }
 }
 #endif
 
@@ -689,10 +774,26 @@ const char *vq_variant_name(int variant) {
 
 void vq_quantize_act(const float *x, int T, int cols, void *act) { K()->quantize(x, T, cols, (uint8_t *)act); }
 
+typedef struct {
+    float *out; const float *q, *k, *v;
+    int S, Hq, Hkv, D;
+    float scale;
+    const vq_kernels *k_;
+} decode_job;
+
+static void decode_task(void *ctx, int index, int count);
+
 void vq_attention_decode(float *out, const float *q, const float *k, const float *v,
                          int S, int Hq, int Hkv, int D, float scale, float *scratch) {
     if (S <= 0 || Hkv <= 0 || Hq % Hkv != 0) { memset(out, 0, sizeof(float) * (size_t)Hq * D); return; }
-    K()->attention(out, q, k, v, S, Hq, Hkv, D, scale, scratch);
+    // Long contexts: the query heads split over the pool (a step's attention grows with S; the
+    // products around it are already split). Short ones: one thread (the hand-off costs more).
+    if (S >= 64 && Hq > 1 && vq_threads() > 1) {
+        decode_job job = { out, q, k, v, S, Hq, Hkv, D, scale, K() };
+        vq_parallel(decode_task, &job);
+        return;
+    }
+    K()->attention(out, q, k, v, S, Hq, Hkv, D, scale, scratch, 0, Hq);
 }
 
 typedef struct {
@@ -781,6 +882,15 @@ typedef struct {
     const vq_kernels *k_;
 } attention_job;
 
+static void decode_task(void *ctx, int index, int count) {
+    const decode_job *j = (const decode_job *)ctx;
+    int h0 = j->Hq * index / count, h1 = j->Hq * (index + 1) / count;
+    if (h0 >= h1) return;
+    float *scratch = (float *)scratch_for(sizeof(float) * (size_t)(h1 - h0) * (size_t)j->S);
+    if (!scratch) return;
+    j->k_->attention(j->out, j->q, j->k, j->v, j->S, j->Hq, j->Hkv, j->D, j->scale, scratch, h0, h1);
+}
+
 static void attention_task(void *ctx, int index, int count) {
     const attention_job *j = (const attention_job *)ctx;
     size_t qw = (size_t)j->Hq * j->D;
@@ -788,7 +898,7 @@ static void attention_task(void *ctx, int index, int count) {
     if (!scratch) return;
     // Query t sees keys 0...pos0 + t; interleaved rows give every thread a similar share.
     for (int t = index; t < j->T; t += count)
-        j->k_->attention(j->out + t * qw, j->q + t * qw, j->k, j->v, j->pos0 + t + 1, j->Hq, j->Hkv, j->D, j->scale, scratch);
+        j->k_->attention(j->out + t * qw, j->q + t * qw, j->k, j->v, j->pos0 + t + 1, j->Hq, j->Hkv, j->D, j->scale, scratch, 0, j->Hq);
 }
 
 void vq_attention_causal(float *out, const float *q, const float *k, const float *v,

@@ -28,8 +28,18 @@ enum DecoderBench {
             var rng = SystemRandomNumberGenerator()
             let ids = (0..<promptLength).map { _ in Int.random(in: 3..<model.config.vocabSize, using: &rng) }
             let state = model.makeState(capacity: promptLength + newTokens + 1)
-            var prefill: [Double] = [], decode: [Double] = []
+            var prefill: [Double] = [], decode: [Double] = [], decodeEmpty: [Double] = []
             for _ in 0..<repeats {
+                // decode from an empty context (what llama-bench's tg64 measures)
+                state.reset()
+                var token = ids[0]
+                let t0 = DispatchTime.now()
+                for _ in 0..<newTokens {
+                    try model.forward(tokens: [token], state: state, logits: .last)
+                    token = argmax(state.logits.readable, model.config.vocabSize)
+                }
+                decodeEmpty.append(Double(newTokens) / seconds(since: t0))
+                // prefill, then decode after it (llama-bench -d 256 -n 64)
                 state.reset()
                 var t = DispatchTime.now()
                 try model.forward(tokens: ids, state: state, logits: .last)
@@ -42,11 +52,13 @@ enum DecoderBench {
                 }
                 decode.append(Double(newTokens) / seconds(since: t))
             }
-            let p = median(prefill), d = median(decode)
-            print(String(format: "swift-vlm: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d threads, median of %d)", p, promptLength, d, threads, repeats))
-            print(String(format: "swift-vlm: prefill min-max %.1f-%.1f, decode min-max %.1f-%.1f", prefill.min()!, prefill.max()!, decode.min()!, decode.max()!))
-            print(String(format: "{\"bench\": \"decoder\", \"path\": \"%@\", \"precision\": \"%@\", \"prefill_tokens_per_s\": %.2f, \"decode_tokens_per_s\": %.2f, \"threads\": %d}",
-                         model.path.rawValue, model.inferencePrecision.rawValue, p, d, threads))
+            let p = median(prefill), d = median(decode), d0 = median(decodeEmpty)
+            print(String(format: "swift-vlm: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s after them, %.1f from an empty context (%d threads, median of %d)",
+                         p, promptLength, d, d0, threads, repeats))
+            print(String(format: "swift-vlm: prefill min-max %.1f-%.1f, decode min-max %.1f-%.1f (after %d), %.1f-%.1f (empty)", prefill.min()!, prefill.max()!,
+                         decode.min()!, decode.max()!, promptLength, decodeEmpty.min()!, decodeEmpty.max()!))
+            print(String(format: "{\"bench\": \"decoder\", \"path\": \"%@\", \"precision\": \"%@\", \"prefill_tokens_per_s\": %.2f, \"decode_tokens_per_s\": %.2f, \"decode_empty_tokens_per_s\": %.2f, \"decode_depth\": %d, \"threads\": %d}",
+                         model.path.rawValue, model.inferencePrecision.rawValue, p, d, d0, promptLength, threads))
             if flags.contains("--no-peer") { return }
             if let peer = runPython("scripts/bench/torch_decoder.py", [path, "\(promptLength)", "\(newTokens)", "\(threads)", "\(repeats)"]),
                let pp = peer["prefill_tokens_per_s"] as? Double, let pd = peer["decode_tokens_per_s"] as? Double {

@@ -158,28 +158,36 @@ final class QuantizedKernelTests: XCTestCase {
 
     func testDecodeAndCausalAttentionMatchAttentionForward() {
         var rng = Rng(state: 3)
-        let Hq = 9, Hkv = 3, D = 64, S = 37, T = 5
-        let k = (0..<(S * Hkv * D)).map { _ in rng.normal() }, v = (0..<(S * Hkv * D)).map { _ in rng.normal() }
-        let q = (0..<(T * Hq * D)).map { _ in rng.normal() }
-        let before = QuantKernels.variant
-        defer { QuantKernels.select(before) }
-        for variant in QuantKernels.availableVariants {
-            QuantKernels.select(variant)
-            // one query at the last position
-            var ref = [Float](repeating: 0, count: Hq * D), out = ref
-            var scratch = [Float](repeating: 0, count: Hq * S)
-            let q1 = Array(q[0..<(Hq * D)])
-            attentionForward(&ref, nil, q1, k, v, T: 1, S: S, Hq: Hq, Hkv: Hkv, D: D, causal: true, qOffset: S - 1)
-            attentionDecode(&out, q1, k, v, S: S, Hq: Hq, Hkv: Hkv, D: D, scratch: &scratch)
-            let e1 = zip(ref, out).map { abs($0 - $1) }.max()!
-            // T queries at positions S-T ..< S
-            var refT = [Float](repeating: 0, count: T * Hq * D), outT = refT
-            attentionForward(&refT, nil, q, k, v, T: T, S: S, Hq: Hq, Hkv: Hkv, D: D, causal: true, qOffset: S - T)
-            attentionCausal(&outT, q, k, v, T: T, pos0: S - T, Hq: Hq, Hkv: Hkv, D: D)
-            let e2 = zip(refT, outT).map { abs($0 - $1) }.max()!
-            print(String(format: "attention %@: decode max error %.2g, causal (T=%d) %.2g", variant, e1, T, e2))
-            XCTAssertLessThan(e1, 1e-5)
-            XCTAssertLessThan(e2, 1e-5)
+        let before = QuantKernels.variant, threadsBefore = QuantKernels.threads
+        defer { QuantKernels.select(before); QuantKernels.setThreads(threadsBefore) }
+        // S = 37: one thread, a 5-lane tail; S = 100: the query heads split over 2 and 3 threads
+        // (3 threads over 9 heads of 3 kv heads: ranges inside and across kv groups); D = 64
+        // (the vector kernel) and D = 24 (the portable body on every variant)
+        for (S, D) in [(37, 64), (100, 64), (100, 24)] {
+            let Hq = 9, Hkv = 3, T = 5
+            let k = (0..<(S * Hkv * D)).map { _ in rng.normal() }, v = (0..<(S * Hkv * D)).map { _ in rng.normal() }
+            let q = (0..<(T * Hq * D)).map { _ in rng.normal() }
+            for variant in QuantKernels.availableVariants {
+                QuantKernels.select(variant)
+                for threads in S >= 64 ? [1, 2, 3] : [1] {
+                    QuantKernels.setThreads(threads)
+                    // one query at the last position
+                    var ref = [Float](repeating: 0, count: Hq * D), out = [Float](repeating: .nan, count: Hq * D)
+                    var scratch = [Float](repeating: 0, count: Hq * S)
+                    let q1 = Array(q[0..<(Hq * D)])
+                    attentionForward(&ref, nil, q1, k, v, T: 1, S: S, Hq: Hq, Hkv: Hkv, D: D, causal: true, qOffset: S - 1)
+                    attentionDecode(&out, q1, k, v, S: S, Hq: Hq, Hkv: Hkv, D: D, scratch: &scratch)
+                    let e1 = zip(ref, out).map { abs($0 - $1) }.max()!
+                    // T queries at positions S-T ..< S
+                    var refT = [Float](repeating: 0, count: T * Hq * D), outT = refT
+                    attentionForward(&refT, nil, q, k, v, T: T, S: S, Hq: Hq, Hkv: Hkv, D: D, causal: true, qOffset: S - T)
+                    attentionCausal(&outT, q, k, v, T: T, pos0: S - T, Hq: Hq, Hkv: Hkv, D: D)
+                    let e2 = zip(refT, outT).map { abs($0 - $1) }.max()!
+                    print(String(format: "attention %@ S=%d D=%d threads %d: decode max error %.2g, causal (T=%d) %.2g", variant, S, D, threads, e1, T, e2))
+                    XCTAssertLessThan(e1, 1e-5, "\(variant) S=\(S) D=\(D) threads \(threads)")
+                    XCTAssertLessThan(e2, 1e-5, "\(variant) S=\(S) D=\(D) threads \(threads)")
+                }
+            }
         }
     }
 }

@@ -37,7 +37,9 @@ for R in $(seq "$ROUNDS"); do
     LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "round $R/$ROUNDS (load $LOAD)" >&2
     "$BENCH" decoder "$GGUF" --threads "$THREADS" --repeats 1 --no-peer --precision auto | emit swift-vlm
+    # llama-bench's tg64 decodes from an empty context; -d 256 decodes after 256 tokens, as vlm-bench's "decode after"
     if [ -x "$LB" ]; then { "$LB" -m "$GGUF" -t "$THREADS" -p 256 -n 64 -r 1 -o jsonl 2>/dev/null || true; } | emit llama.cpp; fi
+    if [ -x "$LB" ]; then { "$LB" -m "$GGUF" -t "$THREADS" -p 0 -n 64 -d 256 -r 1 -o jsonl 2>/dev/null || true; } | emit llama.cpp; fi
     if [ $have_torch = 1 ]; then { "$PY" scripts/bench/torch_decoder.py "$GGUF" 256 64 "$THREADS" 1 2>>"$OUT/peer-errors.log" || true; } | emit pytorch-fp32; fi
     for p in fp32 auto; do "$BENCH" vision "$VIT" --threads "$THREADS" --repeats 2 --no-peer --precision $p | emit swift-vlm; done
     if [ $have_torch = 1 ]; then
