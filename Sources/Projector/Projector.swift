@@ -81,7 +81,7 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
     public var decoderHash: String
     public var step: Int
     /// How prompts are built: "chat" (the decoder's chat template) or "plain".
-    public var promptStyle: String = "chat"
+    public var promptStyle: PromptStyleName = .chat
     /// The system turn for chat prompts: "default" (the template's own), "none" (no system turn), or a text.
     public var systemPrompt: String = "default"
     /// Standardise every vision feature vector (zero mean, unit variance over its Dv values, no
@@ -120,7 +120,7 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
         decoderModel = try c.decode(String.self, forKey: .decoderModel)
         decoderHash = try c.decode(String.self, forKey: .decoderHash)
         step = try c.decode(Int.self, forKey: .step)
-        promptStyle = try c.decodeIfPresent(String.self, forKey: .promptStyle) ?? "chat"
+        promptStyle = try c.decodeIfPresent(PromptStyleName.self, forKey: .promptStyle) ?? .chat
         systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt) ?? "default"
         normalizeFeatures = try c.decodeIfPresent(Bool.self, forKey: .normalizeFeatures) ?? false
     }

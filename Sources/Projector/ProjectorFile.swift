@@ -36,8 +36,14 @@ extension Projector {
     /// training checkpoint) are allowed only with `allowExtra`.
     public static func load(_ path: String, allowExtra: Bool = false) throws -> (Projector, SafetensorsFile) {
         let file = try SafetensorsFile(path: path)
-        guard let json = file.metadata[configKey], let config = try? JSONDecoder().decode(ProjectorConfig.self, from: Data(json.utf8)) else {
-            throw ProjectorError.badFile(path: path, reason: "not a swift-vlm projector (metadata \(configKey) missing or invalid)")
+        guard let json = file.metadata[configKey] else {
+            throw ProjectorError.badFile(path: path, reason: "not a swift-vlm projector (no \(configKey) metadata)")
+        }
+        let config: ProjectorConfig
+        do {
+            config = try JSONDecoder().decode(ProjectorConfig.self, from: Data(json.utf8))
+        } catch let error as DecodingError {
+            throw ProjectorError.badFile(path: path, reason: "its \(configKey) metadata is invalid: \(Self.describe(error))")
         }
         let projector = try Projector(config: config)
         let loader = StrictLoader(file)
@@ -66,6 +72,20 @@ extension Projector {
         }
         if config.decoderHash != decoderHash {
             throw ProjectorError.mismatch(path: path, what: "the decoder", expected: "\(config.decoderModel) (\(config.decoderHash))", found: "another decoder (\(decoderHash))")
+        }
+    }
+}
+
+extension Projector {
+    /// A JSON decoding error as a short sentence naming the key: `prompt_style: "bogus" is not
+    /// one of chat, plain`-like text rather than Foundation's dump.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [CodingKey]) -> String { keys.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .keyNotFound(let key, let c): return "\(path(c.codingPath + [key])) is missing"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(path(c.codingPath)) has the wrong type"
+        case .dataCorrupted(let c): return c.codingPath.isEmpty ? "not JSON" : "\(path(c.codingPath)): \(c.debugDescription)"
+        @unknown default: return "\(error)"
         }
     }
 }

@@ -14,14 +14,17 @@ public enum PromptStyle: Sendable {
     case plain
 }
 
+/// The prompt style a projector file records (`prompt_style`): "chat" or "plain".
+public enum PromptStyleName: String, Codable, CaseIterable, Sendable { case chat, plain }
+
 extension PromptStyle {
     /// The prompt style a projector config names, for a decoder checkpoint: "plain", or "chat"
     /// with the template detected from the checkpoint and `system` ("default": the template's
     /// own system turn; "none": no system turn; other text: that system message — ChatML only).
-    public static func resolve(style: String, system: String, checkpoint: LlamaCheckpoint) throws -> PromptStyle {
+    public static func resolve(style: PromptStyleName, system: String, checkpoint: LlamaCheckpoint) throws -> PromptStyle {
         switch style {
-        case "plain": return .plain
-        case "chat":
+        case .plain: return .plain
+        case .chat:
             guard let template = ChatTemplate.detect(chatTemplateString: checkpoint.chatTemplateString, tokenizer: checkpoint.tokenizer) else {
                 throw ProjectorError.invalidSetting("\(checkpoint.path) has no chat template swift-vlm knows (ChatML, Llama 2, Llama 3); use the plain prompt style")
             }
@@ -31,7 +34,6 @@ extension PromptStyle {
             case (.chatML, let text): return .chat(.chatML(defaultSystem: text))
             default: throw ProjectorError.invalidSetting("a custom system prompt is supported for ChatML decoders only")
             }
-        default: throw ProjectorError.invalidSetting("prompt style \"\(style)\": use chat or plain")
         }
     }
 }

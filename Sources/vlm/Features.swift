@@ -16,8 +16,7 @@ struct Features: ParsableCommand {
         as the model's preprocessor_config.json says; all images must preprocess to one size.
         """)
 
-    @Option(name: .long, help: ArgumentHelp("Vision model directory: config.json, *.safetensors and preprocessor_config.json (DINOv2, CLIP or SigLIP in Hugging Face layout).", valueName: "dir"))
-    var vision: String
+    @OptionGroup var visionOptions: VisionOptions
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Which hidden state: 'final' (last_hidden_state) or an index into hidden_states (0 = embeddings, -1 = last layer, -2 = the one before).", valueName: "K|final"))
     var layer: VisionFeatureLayer = .final
@@ -48,6 +47,7 @@ struct Features: ParsableCommand {
     func run() throws {
         compute.applyThreads()
         if batchSizeDeprecated != nil { deprecated("features --batch-size", "--batch") }
+        let vision = try visionOptions.resolvedPath()
         try refuseOverwritingInput(out, flag: "out", inputs: [vision] + images)
         let start = Date()
         let extractor = try VisionFeatureExtractor(directory: vision)

@@ -229,7 +229,7 @@ extension TokenReduction: ExpressibleByArgument {
 }
 
 /// --prompt-style of `vlm train`.
-enum PromptStyleArgument: String, ExpressibleByArgument, CaseIterable { case chat, plain }
+extension PromptStyleName: ExpressibleByArgument {}
 
 /// --dtype of `vlm precompute`: how the cached features are stored.
 enum CacheDType: String, ExpressibleByArgument, CaseIterable { case f16, f32 }

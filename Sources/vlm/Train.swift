@@ -56,11 +56,11 @@ struct Train: ParsableCommand {
     var keepPrefixTokens = false
 
     @Option(name: .customLong("prompt-style"), help: "Prompt style: chat (the decoder's chat template) or plain.")
-    var promptStyle: PromptStyleArgument = .chat
+    var promptStyle: PromptStyleName = .chat
 
     /// The old spelling of --prompt-style (elsewhere --prompt is a text).
     @Option(name: .customLong("prompt"), help: .hidden)
-    var promptStyleDeprecated: PromptStyleArgument?
+    var promptStyleDeprecated: PromptStyleName?
 
     @Option(name: .long, help: "System turn of chat prompts: default (the template's own), none, or a text (ChatML decoders).")
     var system: String = "default"
@@ -140,7 +140,7 @@ struct Train: ParsableCommand {
         let visionPath = try visionOptions.resolvedPath()
         let projector = projectorTypeDeprecated ?? projectorType
         if projectorTypeDeprecated != nil { deprecated("train --projector TYPE", "--projector-type TYPE") }
-        let prompt = (promptStyleDeprecated ?? promptStyle).rawValue
+        let prompt = promptStyleDeprecated ?? promptStyle
         let layer = self.layer.description
         if promptStyleDeprecated != nil { deprecated("train --prompt STYLE", "--prompt-style STYLE") }
         let checkpoint = try LlamaCheckpoint.load(decoderPath)

@@ -242,6 +242,32 @@ final class VisionCLITests: XCTestCase {
         XCTAssertTrue(err.contains("trained for"), err)
     }
 
+    /// A projector whose recorded prompt style is not one swift-vlm knows is refused naming the
+    /// file and the key (the style is an enum in the file's config, not free text).
+    func testUnknownPromptStyleInAProjectorIsNamed() throws {
+        let source = try Data(contentsOf: Self.fixtures.appendingPathComponent("llava/projector.safetensors"))
+        let n = source.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: source.subdata(in: 8..<(8 + n))) as? [String: Any])
+        var meta = try XCTUnwrap(header["__metadata__"] as? [String: String])
+        let configText = try XCTUnwrap(meta["swift_vlm.projector_config"])
+        var config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(configText.utf8)) as? [String: Any])
+        config["prompt_style"] = "bogus"
+        meta["swift_vlm.projector_config"] = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        header["__metadata__"] = meta
+        var json = try JSONSerialization.data(withJSONObject: header)
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+        var file = Data((0..<8).map { UInt8(truncatingIfNeeded: json.count >> (8 * $0)) })
+        file.append(json)
+        file.append(source.subdata(in: (8 + n)..<source.count))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-bad-style-\(getpid()).safetensors").path
+        try file.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, _, err) = try CLITests.run(["caption", "--vision", Self.fixtures.appendingPathComponent("llava/vision").path, "--projector", path,
+                                                 "--llm", Self.fixtures.appendingPathComponent("llama/bpe-gqa-tied-f32").path, Self.image])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains(path) && err.contains("prompt_style") && err.contains("bogus"), err)
+    }
+
     func testHelpTextStatesDefaults() throws {
         let (status, out, _) = try CLITests.run(["caption", "--help"])
         XCTAssertEqual(status, 0)
