@@ -174,7 +174,7 @@ final class VisionRunState {
 
 /// A frozen vision transformer.
 public final class VisionTransformer {
-    public let config: VisionTransformerConfig
+    public private(set) var config: VisionTransformerConfig
     /// A name for errors (the checkpoint directory).
     public let name: String
     let weights: VisionTransformerWeights
@@ -217,6 +217,14 @@ public final class VisionTransformer {
 
     init(config: VisionTransformerConfig, weights: VisionTransformerWeights, name: String) {
         self.config = config; self.weights = weights; self.name = name
+    }
+
+    /// Lets inputs of another size than the position table's through, the table resized with
+    /// PyTorch's plain bicubic as transformers does when CLIP or SigLIP are called with
+    /// `interpolate_pos_encoding=True` (DINOv2 always interpolates; its interpolation stays).
+    /// Without it, CLIP and SigLIP refuse another size, as transformers does by default.
+    public func interpolatePositionEmbeddings() {
+        if config.interpolation == nil { config.interpolation = .bicubic }
     }
 
     /// Number of hidden states (`hidden_states` has L + 1 entries).

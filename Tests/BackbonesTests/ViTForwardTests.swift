@@ -14,6 +14,9 @@ final class ViTForwardTests: XCTestCase {
         let vit = try VisionCheckpoint.load(dir)
         let expected = try FixtureTensors(VisionFixtures.url("vit/\(model)/expected.safetensors"))
         for c in cases {
+            // "grid*" cases of CLIP/SigLIP were made with interpolate_pos_encoding=True; the native
+            // ones run first, before it is turned on
+            if c.hasPrefix("grid") { vit.interpolatePositionEmbeddings() }
             let shape = try expected.shape("\(c).pixel_values")
             let pixels = try expected.f32("\(c).pixel_values")
             for (layer, key) in [(VisionFeatureLayer.hidden(0), "hidden_states.0"), (.hidden(-2), "hidden_states.-2"),
@@ -32,9 +35,9 @@ final class ViTForwardTests: XCTestCase {
 
     func testDINOv2InterpolatedAndNative() throws { try check("dinov2", cases: ["grid5x7", "native"]) }
     func testDINOv2WithRegistersAntialiased() throws { try check("dinov2_registers", cases: ["grid3x4", "grid8x9"]) }
-    func testCLIPVisionModel() throws { try check("clip_vision", cases: ["native"]) }
+    func testCLIPVisionModel() throws { try check("clip_vision", cases: ["native", "grid5x3"]) }
     func testWholeCLIPModelCheckpoint() throws { try check("clip_full", cases: ["native"]) }
-    func testSigLIPVisionModel() throws { try check("siglip", cases: ["native"]) }
+    func testSigLIPVisionModel() throws { try check("siglip", cases: ["native", "grid6x5", "grid3x3"]) }
 
     /// The bf16 path (oneDNN: bf16 operands, float32 accumulation) against transformers' float32.
     /// The yardstick is what bf16 rounding alone costs: the float32 path with every product's
@@ -134,6 +137,11 @@ final class ViTForwardTests: XCTestCase {
         XCTAssertThrowsError(try pixels.withUnsafeBufferPointer {
             try clip.forward(pixels: $0.baseAddress!, count: 1, height: 35, width: 35, layer: .final)
         }) { XCTAssertTrue("\($0)".contains("28x28"), "\($0)") }
+        // interpolate_pos_encoding=True lets it through (checked against transformers in testCLIPVisionModel)
+        clip.interpolatePositionEmbeddings()
+        XCTAssertNoThrow(try pixels.withUnsafeBufferPointer {
+            try clip.forward(pixels: $0.baseAddress!, count: 1, height: 35, width: 35, layer: .final)
+        })
         let dino = try VisionCheckpoint.load(VisionFixtures.url("vit/dinov2").path)
         XCTAssertThrowsError(try pixels.withUnsafeBufferPointer {
             try dino.forward(pixels: $0.baseAddress!, count: 1, height: 35, width: 35, layer: .hidden(4))
