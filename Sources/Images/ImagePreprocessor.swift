@@ -196,6 +196,22 @@ public struct ImagePreprocessing: Sendable, Equatable {
         }
     }
 
+    /// The same processing with a square output of `n` × `n` pixels: a shortest-edge resize to
+    /// `n` (then the n × n center crop) where the processor crops, else a fixed n × n resize; the
+    /// filter, rescale and normalisation stay. What `--image-size` runs a vision encoder at.
+    public func squareOutput(_ n: Int) -> ImagePreprocessing {
+        var p = self
+        if crop != nil || resize.map({ if case .shortestEdge = $0 { return true } else { return false } }) == true {
+            p.resize = .shortestEdge(n)
+            p.crop = [n, n]
+        } else {
+            p.resize = .fixed(height: n, width: n)
+            p.crop = nil
+        }
+        p.pad = nil
+        return p
+    }
+
     /// The (height, width) of one image's output: after resize and crop, and padding to
     /// `pad_size` when one is set (padding to the batch's largest image is not included).
     public func outputSize(height h: Int, width w: Int) -> (height: Int, width: Int) {

@@ -54,8 +54,16 @@ public final class VisionLanguageModel {
             projector = try Projector.importForeign(projectorPath, visionWidth: vision.config.width, prefixTokens: vision.config.prefixTokens,
                                                     textWidth: decoder.config.hiddenSize, vision: visionID, decoder: decoderID)
         }
-        try self.init(vision: vision, preprocessor: try ImagePreprocessing.load(directory: visionDirectory),
-                      projector: projector, decoder: decoder)
+        var preprocessor = try ImagePreprocessing.load(directory: visionDirectory)
+        if let n = projector.config.imageSize {
+            // trained on features at n × n (`--image-size` at precompute): run the encoder there
+            guard n >= vision.config.patchSize, n % vision.config.patchSize == 0 else {
+                throw ProjectorError.badFile(path: projectorPath, reason: "image_size \(n) is not a multiple of the encoder's patch size \(vision.config.patchSize)")
+            }
+            vision.interpolatePositionEmbeddings()
+            preprocessor = preprocessor.squareOutput(n)
+        }
+        try self.init(vision: vision, preprocessor: preprocessor, projector: projector, decoder: decoder)
     }
 
     /// Assembles already-loaded parts (no hash check: for tests and tools that built them).

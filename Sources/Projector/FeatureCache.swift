@@ -19,15 +19,19 @@ public struct FeatureCacheInfo: Codable, Equatable, Sendable {
     public var width: Int           // Dv
     public var prefixTokens: Int
     public var dtype: String        // "F16" or "F32"
+    /// The square input size the encoder ran at when `--image-size` chose one; nil: the size its
+    /// preprocessor_config.json gives.
+    public var imageSize: Int?
 
-    public init(visionModel: String, visionHash: String, layer: String, tokens: Int, width: Int, prefixTokens: Int, dtype: String) {
+    public init(visionModel: String, visionHash: String, layer: String, tokens: Int, width: Int, prefixTokens: Int, dtype: String,
+                imageSize: Int? = nil) {
         self.visionModel = visionModel; self.visionHash = visionHash; self.layer = layer; self.tokens = tokens
-        self.width = width; self.prefixTokens = prefixTokens; self.dtype = dtype
+        self.width = width; self.prefixTokens = prefixTokens; self.dtype = dtype; self.imageSize = imageSize
     }
 
     enum CodingKeys: String, CodingKey {
         case visionModel = "vision_model", visionHash = "vision_hash", layer, tokens, width
-        case prefixTokens = "prefix_tokens", dtype
+        case prefixTokens = "prefix_tokens", dtype, imageSize = "image_size"
     }
 }
 
@@ -71,7 +75,9 @@ public final class FeatureCache {
     static func check(_ info: FeatureCacheInfo, against e: FeatureCacheInfo, path: String) throws {
         let pairs: [(String, String, String)] = [
             ("vision model", "\(info.visionModel) (\(info.visionHash))", "\(e.visionModel) (\(e.visionHash))"),
-            ("layer", info.layer, e.layer), ("width", "\(info.width)", "\(e.width)"), ("tokens", "\(info.tokens)", "\(e.tokens)"),
+            ("layer", info.layer, e.layer), ("width", "\(info.width)", "\(e.width)"),
+            ("image size", info.imageSize.map { "\($0)" } ?? "the checkpoint's", e.imageSize.map { "\($0)" } ?? "the checkpoint's"),
+            ("tokens", "\(info.tokens)", "\(e.tokens)"),
         ]
         for (field, have, want) in pairs where have != want {
             throw FeatureCacheError.mismatch(path: path, field: field, cache: have, wanted: want)

@@ -88,9 +88,13 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
     /// learned scale) before the projector: DINOv2's inner layers are unnormalised, with a few
     /// very large dimensions.
     public var normalizeFeatures: Bool = false
+    /// The square input size the vision encoder runs at for this projector (`--image-size` at
+    /// precompute); nil: the size of the encoder's preprocessor_config.json.
+    public var imageSize: Int?
 
     enum CodingKeys: String, CodingKey {
         case promptStyle = "prompt_style", systemPrompt = "system_prompt", normalizeFeatures = "normalize_features"
+        case imageSize = "image_size"
         case kind = "projector_type", reduction, visionLayer = "vision_layer", prefixTokens = "prefix_tokens"
         case keepPrefixTokens = "keep_prefix_tokens", visionWidth = "vision_width", textWidth = "text_width"
         case visionModel = "vision_model", visionHash = "vision_hash", decoderModel = "decoder_model"
@@ -123,6 +127,7 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
         promptStyle = try c.decodeIfPresent(PromptStyleName.self, forKey: .promptStyle) ?? .chat
         systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt) ?? "default"
         normalizeFeatures = try c.decodeIfPresent(Bool.self, forKey: .normalizeFeatures) ?? false
+        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
     }
 
     public var tokenReduction: TokenReduction { get throws { try TokenReduction(parsing: reduction) } }

@@ -12,7 +12,7 @@ import Kernels
 /// A vision model directory ready to turn image files into features.
 public final class VisionFeatureExtractor {
     public let model: VisionTransformer
-    public let preprocessing: ImagePreprocessing
+    public private(set) var preprocessing: ImagePreprocessing
     public let directory: String
 
     /// Loads the model and its preprocessor_config.json from `directory`.
@@ -20,6 +20,14 @@ public final class VisionFeatureExtractor {
         self.directory = directory
         preprocessing = try ImagePreprocessing.load(directory: directory)
         model = try VisionCheckpoint.load(directory)
+    }
+
+    /// Runs the encoder at `n` × `n` pixels (`--image-size`): the preprocessor's square output of
+    /// that size, the position table interpolated to its grid. The caller checks `n` against the
+    /// patch size.
+    public func useSquareInput(_ n: Int) {
+        model.interpolatePositionEmbeddings()
+        preprocessing = preprocessing.squareOutput(n)
     }
 
     /// Features of `paths`, encoded `batchSize` images at a time: (N, T, D) and T.

@@ -62,6 +62,7 @@ struct Export: ParsableCommand {
             switch need {
             case .noReduction: return "vlm train --reduce none"
             case .noStandardisation: return "vlm train without --normalize-features"
+            case .nativeImageSize: return "vlm precompute without --image-size"
             case .mlpProjector: return "vlm train --projector mlp2x_gelu"
             case .hiddenLayer: return "vlm precompute/train --layer -2 (or another hidden-state index)"
             case .prefixTokens: return "vlm train without --keep-prefix-tokens, with a vision model that has a single CLS token (or none)"

@@ -51,6 +51,10 @@ struct Features: ParsableCommand {
         try refuseOverwritingInput(out, flag: "out", inputs: [vision] + images)
         let start = Date()
         let extractor = try VisionFeatureExtractor(directory: vision)
+        if let n = visionOptions.imageSize {
+            try VisionOptions.apply(imageSize: n, to: extractor.model, flag: "--image-size")
+            extractor.useSquareInput(n)
+        }
         try compute.apply(to: extractor.model)
         let (tokens, values) = try extractor.features(of: images, layer: layer, batchSize: batchSize)
         try extractor.write(values, images: images, tokens: tokens, layer: layer, to: out)

@@ -65,9 +65,29 @@ struct VisionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Vision encoder: a Hugging Face directory (DINOv2, CLIP, SigLIP). Default: the embedded DINOv2 ViT-S/14.", valueName: "dir"))
     var vision: String?
 
+    @Option(name: .long, help: ArgumentHelp("Run the vision encoder at N×N pixels instead of its preprocessor_config.json's size (resize, center crop; the position table interpolated, as transformers' interpolate_pos_encoding). A multiple of the patch size. Recorded in the feature cache and the projector trained on it.", valueName: "N"))
+    var imageSize: Int?
+
     /// --vision, else the embedded default, else an error saying how to get it; a given path must exist.
     func resolvedPath() throws -> String {
         try DefaultPaths.existing(vision, DefaultPaths.vision, flag: "vision", what: "vision checkpoint directory")
+    }
+
+    /// The encoder's preprocessing at --image-size (the checkpoint's own without it), and the
+    /// encoder set to interpolate its position table to that size.
+    func preprocessing(for vit: VisionTransformer, directory: String) throws -> ImagePreprocessing {
+        let own = try ImagePreprocessing.load(directory: directory)
+        guard let n = imageSize else { return own }
+        try VisionOptions.apply(imageSize: n, to: vit, flag: "--image-size")
+        return own.squareOutput(n)
+    }
+
+    static func apply(imageSize n: Int, to vit: VisionTransformer, flag: String) throws {
+        let P = vit.config.patchSize
+        guard n >= P, n % P == 0, n <= 4096 else {
+            throw ValidationError("\(flag) \(n): must be a multiple of the encoder's patch size \(P), from \(P) to 4096")
+        }
+        vit.interpolatePositionEmbeddings()
     }
 }
 
@@ -106,6 +126,11 @@ struct VLMOptions: ParsableArguments {
         let vlm = try VisionLanguageModel(visionDirectory: try visionOptions.resolvedPath(),
                                           projectorPath: try DefaultPaths.resolve(projector, DefaultPaths.projector, flag: "projector"),
                                           decoderPath: try decoder.resolvedDecoderPath())
+        // the projector says the size its features were computed at; --image-size may only repeat it
+        if let n = visionOptions.imageSize, n != vlm.projector.config.imageSize {
+            let trained = vlm.projector.config.imageSize.map { "\($0)×\($0) pixels" } ?? "the encoder's own size"
+            throw ValidationError("--image-size \(n): this projector was trained on features at \(trained); the encoder runs at that size without the flag")
+        }
         try compute.precision.apply(to: vlm.decoder.model)
         try compute.apply(to: vlm.vision)
         return vlm

@@ -43,12 +43,13 @@ struct Precompute: ParsableCommand {
         let visionPath = try visionOptions.resolvedPath()
         let vit = try VisionCheckpoint.load(visionPath)
         try compute.apply(to: vit)
-        let preprocessor = try ImagePreprocessing.load(directory: visionPath)
+        let preprocessor = try visionOptions.preprocessing(for: vit, directory: visionPath)
         let id = try checkpointIdentity(visionPath)
         let size = preprocessor.outputSize(height: vit.config.imageSize, width: vit.config.imageSize)
         let info = FeatureCacheInfo(visionModel: id.name, visionHash: id.hash, layer: layer.description,
                                     tokens: vit.config.tokens(height: size.height, width: size.width), width: vit.config.width,
-                                    prefixTokens: vit.config.prefixTokens, dtype: dtype.rawValue.uppercased())
+                                    prefixTokens: vit.config.prefixTokens, dtype: dtype.rawValue.uppercased(),
+                                    imageSize: visionOptions.imageSize)
         // an MPI job: rank 0 creates the cache (cache.json, once) before the others open it
         let world = MPICollective.world
         var opened: FeatureCache? = world.isRoot ? try FeatureCache.prepare(directory: out, info: info) : nil

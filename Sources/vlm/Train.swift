@@ -156,6 +156,10 @@ struct Train: ParsableCommand {
         if cache.info.layer != layer {
             throw FeatureCacheError.mismatch(path: features, field: "layer", cache: cache.info.layer, wanted: layer)
         }
+        // the size the features were computed at is the cache's; --image-size may only repeat it
+        if let n = visionOptions.imageSize, n != cache.info.imageSize {
+            throw FeatureCacheError.mismatch(path: features, field: "image size", cache: cache.info.imageSize.map { "\($0)" } ?? "the checkpoint's", wanted: "\(n)")
+        }
         let kind = projector
         let config = ProjectorConfig(kind: kind, reduction: reduce.description, visionLayer: layer,
                                      prefixTokens: cache.info.prefixTokens, keepPrefixTokens: keepPrefixTokens,
@@ -166,6 +170,7 @@ struct Train: ParsableCommand {
         fullConfig.promptStyle = prompt
         fullConfig.systemPrompt = system
         fullConfig.normalizeFeatures = normalizeFeatures
+        fullConfig.imageSize = cache.info.imageSize
         let proj = try Projector(config: fullConfig)
         proj.initialize(seed: seed)
         if let initFrom, !resume {

@@ -283,6 +283,70 @@ final class VisionCLITests: XCTestCase {
 
 /// precompute → train → caption through the command line, on the tiny fixtures.
 final class TrainingCLITests: XCTestCase {
+    /// `--image-size`: a CLIP encoder (which refuses other sizes by default, as transformers does)
+    /// run at 35×35 instead of its 28×28 through precompute, features, train and caption; the
+    /// size is recorded in the cache and the projector, and a conflicting flag is refused.
+    /// (The interpolated forward itself is checked against transformers in ViTForwardTests.)
+    func testImageSizeRunsTheEncoderAtAnotherSizeEndToEnd() throws {
+        let fixtures = VisionCLITests.fixtures
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-image-size-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let vision = dir.appendingPathComponent("clip")
+        try FileManager.default.createDirectory(at: vision, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("BackbonesTests/Fixtures/vit/clip_vision")
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: clip.appendingPathComponent(f), to: vision.appendingPathComponent(f))
+        }
+        try #"{"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28}}"#
+            .write(to: vision.appendingPathComponent("preprocessor_config.json"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: VisionCLITests.image, toPath: dir.appendingPathComponent("a.png").path)
+        let data = dir.appendingPathComponent("train.jsonl").path
+        try #"{"image": "a.png", "caption": "a red square"}"#.write(toFile: data, atomically: true, encoding: .utf8)
+        let llm = fixtures.appendingPathComponent("llama/bpe-gqa-tied-f32").path
+        let cache = dir.appendingPathComponent("cache").path, run = dir.appendingPathComponent("run").path
+
+        var (status, out, err) = try CLITests.run(["precompute", "--vision", vision.path, "--data", data, "--out", cache, "--layer", "-2", "--image-size", "30"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("--image-size 30") && err.contains("patch size 7"), err)
+        (status, _, err) = try CLITests.run(["precompute", "--vision", vision.path, "--data", data, "--out", cache, "--layer", "-2", "--image-size", "35"])
+        XCTAssertEqual(status, 0, err)
+        let info = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cache + "/cache.json"))) as? [String: Any])
+        XCTAssertEqual(info["image_size"] as? Int, 35)
+        XCTAssertEqual(info["tokens"] as? Int, 1 + 5 * 5, "class token + a 5x5 patch grid")
+        // vlm features at the same size gives the same number of tokens
+        (status, out, err) = try CLITests.run(["features", "--vision", vision.path, "--layer", "-2", "--image-size", "35",
+                                               "--out", dir.appendingPathComponent("f.safetensors").path, dir.appendingPathComponent("a.png").path])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(out.contains("[1, 26, 32]"), out)
+        // without the flag, CLIP's own 28x28 (a cache of that size is another cache)
+        (status, _, err) = try CLITests.run(["precompute", "--vision", vision.path, "--data", data, "--out", cache, "--layer", "-2"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("image size"), err)
+
+        let trainArgs = ["train", "--llm", llm, "--vision", vision.path, "--data", data, "--features", cache, "--out", run,
+                         "--reduce", "none", "--layer", "-2", "--batch", "1", "--steps", "2"]
+        (status, _, err) = try CLITests.run(trainArgs + ["--image-size", "28"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("image size"), err)
+        (status, _, err) = try CLITests.run(trainArgs)
+        XCTAssertEqual(status, 0, err)
+        let projector = run + "/projector.safetensors"
+        let file = try Data(contentsOf: URL(fileURLWithPath: projector))
+        let n = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try XCTUnwrap(JSONSerialization.jsonObject(with: file.subdata(in: 8..<(8 + n))) as? [String: Any])
+        let configText = try XCTUnwrap((header["__metadata__"] as? [String: String])?["swift_vlm.projector_config"])
+        XCTAssertTrue(configText.contains("\"image_size\":35") || configText.contains("\"image_size\": 35"), configText)
+
+        // caption runs the encoder at the projector's size; a different --image-size is refused
+        (status, out, err) = try CLITests.run(["caption", "--llm", llm, "--vision", vision.path, "--projector", projector, "--max-tokens", "3",
+                                               dir.appendingPathComponent("a.png").path])
+        XCTAssertEqual(status, 0, err)
+        (status, _, err) = try CLITests.run(["caption", "--llm", llm, "--vision", vision.path, "--projector", projector, "--image-size", "28",
+                                             dir.appendingPathComponent("a.png").path])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("35"), err)
+    }
+
     func testPrecomputeTrainResumeAndCaption() throws {
         let fixtures = VisionCLITests.fixtures
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-train-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")

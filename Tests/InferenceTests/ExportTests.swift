@@ -183,6 +183,8 @@ final class ExportTests: XCTestCase {
         assertRefused(try source { $0.visionLayer = "final" }, hf: [.hiddenLayer], mmproj: nil)
         assertRefused(try source { $0.visionLayer = "0" }, hf: nil, mmproj: [.hiddenLayer])
         assertRefused(try source { $0.keepPrefixTokens = true }, hf: nil, mmproj: [.prefixTokens])
+        // features at another input size (--image-size): mmproj writes the interpolated table and that size
+        assertRefused(try source { $0.imageSize = 35 }, hf: [.nativeImageSize], mmproj: nil)
         // the shipped default's recipe: DINOv2 layer -2, standardised, pixel shuffle, mlp2x_gelu
         assertRefused(try source { $0.reduction = "shuffle:2"; $0.normalizeFeatures = true }, hf: [.noReduction], mmproj: [.noReduction])
     }

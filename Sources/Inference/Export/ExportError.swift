@@ -24,6 +24,8 @@ public enum ExportRequirement: String, Sendable, Equatable, CaseIterable {
     case visionTower
     /// A decoder the format has (no rope frequency table, Llama layout, a tokenizer the format can hold).
     case decoder
+    /// Features computed at the vision checkpoint's own input size (no `image_size` override).
+    case nativeImageSize
 }
 
 /// Errors of the exporters.

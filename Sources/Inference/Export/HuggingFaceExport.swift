@@ -34,6 +34,9 @@ public enum HuggingFaceExport {
         if reduction != .none {
             throw ExportError.unrepresentable(format: format, missing: "Llava has no token reduction (this projector uses \(reduction)); every patch token becomes one image row", needs: [.noReduction])
         }
+        if let n = p.imageSize {
+            throw ExportError.unrepresentable(format: format, missing: "this exporter writes the vision tower at its own \(v.imageSize)x\(v.imageSize) input; the projector was trained on features at \(n)x\(n)", needs: [.nativeImageSize])
+        }
         if p.normalizeFeatures {
             throw ExportError.unrepresentable(format: format, missing: "Llava has no per-token feature standardisation before the projector, and a standardisation (a nonlinear per-token map) cannot be folded into its first linear layer", needs: [.noStandardisation])
         }
