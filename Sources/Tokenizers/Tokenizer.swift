@@ -81,7 +81,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
         case let .unsupported(path, feature):
             return "\(path): unsupported tokenizer feature: \(feature). Supported: BPE models with ByteLevel, "
                 + "Digits, Metaspace and Split pre-tokenizers (GPT-2, Llama 3 and Qwen 2 patterns), SentencePiece "
-                + "normalizers (Prepend/Replace), ByteLevel/ByteFallback/Fuse/Strip/Replace/Metaspace decoders."
+                + "normalizers (Prepend/Replace/NFC), ByteLevel/ByteFallback/Fuse/Strip/Replace/Metaspace decoders."
         case let .invalidVocabulary(source, reason):
             return "\(source): invalid tokenizer vocabulary: \(reason)"
         case let .unknownSpecialToken(source, token):
