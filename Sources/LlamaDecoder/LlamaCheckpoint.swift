@@ -175,18 +175,32 @@ public final class LlamaCheckpoint {
         weights.quantized = quantizedWeights(file, config: config, interleavedRotary: interleaved)
         let model = try LlamaModel(config: config, weights: weights, ropeFrequencyFactors: freqFactors)
 
-        let tokenizerModel = try file.string("tokenizer.ggml.model")
-        guard tokenizerModel == "gpt2" else {
-            throw LlamaError.badFile(path: path, reason: "tokenizer.ggml.model \"\(tokenizerModel)\" is not supported from GGUF; use the Hugging Face directory of this model (tokenizer.model is read through libsentencepiece)")
+        let tokenizer: Tokenizer
+        switch try file.string("tokenizer.ggml.model") {
+        case "gpt2":
+            tokenizer = try BPETokenizer(
+                tokens: tokens,
+                merges: try file.stringArray("tokenizer.ggml.merges"),
+                tokenTypes: try? file.intArray("tokenizer.ggml.token_type"),
+                preTokenizer: file.optionalString("tokenizer.ggml.pre") ?? "default",
+                bosId: config.bosTokenId, eosId: config.eosTokenIds.first,
+                addBos: file.optionalBool("tokenizer.ggml.add_bos_token") ?? false,
+                source: path)
+        case "llama":
+            // SentencePiece pieces with scores (TinyLlama, Llama 2); llama.cpp's defaults: BOS added, a dummy prefix
+            tokenizer = try SentencePieceTokenizer(
+                tokens: tokens,
+                scores: try file.floatArray("tokenizer.ggml.scores"),
+                tokenTypes: try file.intArray("tokenizer.ggml.token_type"),
+                bosId: config.bosTokenId, eosId: config.eosTokenIds.first,
+                unkId: file.optionalInt("tokenizer.ggml.unknown_token_id"),
+                addBos: file.optionalBool("tokenizer.ggml.add_bos_token") ?? true,
+                addEos: file.optionalBool("tokenizer.ggml.add_eos_token") ?? false,
+                addSpacePrefix: file.optionalBool("tokenizer.ggml.add_space_prefix") ?? true,
+                source: path)
+        case let other:
+            throw LlamaError.badFile(path: path, reason: "tokenizer.ggml.model \"\(other)\" is not supported (supported: gpt2 byte-level BPE, llama SentencePiece)")
         }
-        let tokenizer = try BPETokenizer(
-            tokens: tokens,
-            merges: try file.stringArray("tokenizer.ggml.merges"),
-            tokenTypes: try? file.intArray("tokenizer.ggml.token_type"),
-            preTokenizer: file.optionalString("tokenizer.ggml.pre") ?? "default",
-            bosId: config.bosTokenId, eosId: config.eosTokenIds.first,
-            addBos: file.optionalBool("tokenizer.ggml.add_bos_token") ?? false,
-            source: path)
         let name = file.optionalString("general.name") ?? URL(fileURLWithPath: path).lastPathComponent
         return LlamaCheckpoint(path: path, format: .gguf, model: model, tokenizer: tokenizer,
                                chatTemplateString: file.optionalString("tokenizer.chat_template"), name: name)

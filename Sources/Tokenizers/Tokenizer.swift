@@ -4,7 +4,8 @@
 // Implementations:
 //   BPETokenizer           byte-level BPE (GPT-2, SmolLM2, Llama 3) from tokenizer.json or GGUF arrays,
 //                          and SentencePiece-style BPE (byte fallback) from a Llama 2 tokenizer.json
-//   SentencePieceTokenizer tokenizer.model through libsentencepiece (Llama 2, TinyLlama)
+//   SentencePieceTokenizer tokenizer.model through libsentencepiece (Llama 2, TinyLlama), or a GGUF
+//                          SentencePiece vocabulary through SentencePieceBPE (the Swift port)
 // Both match their reference (the `tokenizers` library, SentencePieceProcessor) id for id; see
 // Tests/BackbonesTests/Fixtures/tokenizers/README.md.
 

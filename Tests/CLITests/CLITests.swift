@@ -117,6 +117,22 @@ final class DecoderCLITests: XCTestCase {
         }
     }
 
+    /// A GGUF with a SentencePiece vocabulary (tokenizer.ggml.model = llama): the prompt ids are
+    /// BOS + what the `sentencepiece` library gives (scripts/fixtures/make_spm_gguf_fixtures.py).
+    func testGenerateWithASentencePieceGGUF() throws {
+        struct Expected: Decodable { struct Case: Decodable { let text: String; let ids_special: [Int] }; let bos_id: Int; let cases: [Case] }
+        let dir = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("BackbonesTests/Fixtures/tokenizers/tiny_sp_gguf")
+        let exp = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        let item = try XCTUnwrap(exp.cases.first { $0.text == "The quick brown fox jumps over the lazy dog." })
+        let (status, out, err) = try CLITests.run(["generate", "--llm", dir.appendingPathComponent("model.gguf").path,
+                                                   "--prompt", item.text, "--max-tokens", "4", "--json"])
+        XCTAssertEqual(status, 0, err)
+        let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["prompt_ids"] as? [Int], [exp.bos_id] + item.ids_special)
+        XCTAssertEqual((obj["new_ids"] as? [Int])?.count, 4)
+    }
+
     /// A raw prompt's special-token text is the special token (as in transformers and llama.cpp);
     /// --no-parse-special keeps it as text.
     func testRawPromptParsesSpecialTokens() throws {
