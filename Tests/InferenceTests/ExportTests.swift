@@ -87,7 +87,7 @@ final class ExportTests: XCTestCase {
     /// A Qwen 2 decoder (HF directory or GGUF) is written as a Qwen2ForCausalLM text model with its
     /// q/k/v biases; the tokenizer of a qwen2 GGUF becomes tokenizer.json with Qwen 2's split regex.
     func testQwen2DecoderIsExportedWithItsBiases() throws {
-        for decoderPath in [LlamaReferenceTests.checkpointPath("qwen2-gqa-tied-f32"), LlamaReferenceTests.checkpointPath("qwen2-gqa-tied-gguf")] {
+        for decoderPath in [LlamaReferenceTests.checkpointPath("qwen2/qwen2-gqa-tied-f32"), LlamaReferenceTests.checkpointPath("qwen2/qwen2-gqa-tied-gguf")] {
             let base = try VisionLanguageModel(visionDirectory: Self.visionDir, projectorPath: Self.projectorPath, decoderPath: Self.decoderDir)
             let decoder = try LlamaCheckpoint.load(decoderPath)
             var config = base.projector.config

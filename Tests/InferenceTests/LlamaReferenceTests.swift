@@ -5,17 +5,19 @@ import Inference
 import Kernels
 
 /// The decoder against PyTorch + transformers on tiny seeded checkpoints
-/// (scripts/fixtures/make_llama_fixtures.py; the qwen2-* ones from make_qwen2_fixtures.py), and
-/// against itself only where the claim is an equivalence (KV cache vs full recompute).
+/// (scripts/fixtures/make_llama_fixtures.py; qwen2/ from make_qwen2_fixtures.py, llama-bias/ from
+/// make_llama_bias_fixtures.py), and against itself only where the claim is an equivalence (KV cache
+/// vs full recompute).
 final class LlamaReferenceTests: XCTestCase {
     static let fixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/llama")
     static let qwen2Fixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/qwen2")
     static let models = ["bpe-gqa-tied-f32", "spm-mha-untied-bf16", "bpe-gqa-tied-gguf", "bpe-gqa-untied-f16",
-                         "qwen2-gqa-tied-f32", "qwen2-gqa-untied-bf16", "qwen2-gqa-tied-gguf"]
+                         "qwen2/qwen2-gqa-tied-f32", "qwen2/qwen2-gqa-untied-bf16", "qwen2/qwen2-gqa-tied-gguf",
+                         "llama-bias/mha-tied-f32", "llama-bias/gguf"]
 
-    /// The folder of a fixture model (qwen2-* models live in Fixtures/qwen2).
+    /// The folder of a fixture model: a name in Fixtures/llama, or a path under Fixtures ("qwen2/...").
     static func folder(_ name: String) -> URL {
-        (name.hasPrefix("qwen2-") ? qwen2Fixtures : fixtures).appendingPathComponent(name)
+        name.contains("/") ? fixtures.deletingLastPathComponent().appendingPathComponent(name) : fixtures.appendingPathComponent(name)
     }
 
     struct Expected: Decodable {
@@ -141,7 +143,7 @@ final class LlamaReferenceTests: XCTestCase {
     }
 
     func testKVCacheDecodeEqualsFullRecompute() throws {
-        for name in ["bpe-gqa-tied-f32", "spm-mha-untied-bf16", "qwen2-gqa-tied-f32"] {
+        for name in ["bpe-gqa-tied-f32", "spm-mha-untied-bf16", "qwen2/qwen2-gqa-tied-f32", "llama-bias/gguf"] {
             let exp = try Self.expected(name)
             let ckpt = try LlamaCheckpoint.load(Self.checkpointPath(name))
             let model = ckpt.model, V = model.config.vocabSize

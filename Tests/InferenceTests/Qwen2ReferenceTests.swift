@@ -12,9 +12,9 @@ import Projector
 /// Qwen-specific: the GGUF layout, the tokenizer, the chat template and the strict-loading errors.
 final class Qwen2ReferenceTests: XCTestCase {
     static let fixtures = LlamaReferenceTests.qwen2Fixtures
-    static var tied: String { LlamaReferenceTests.checkpointPath("qwen2-gqa-tied-f32") }
-    static var untied: String { LlamaReferenceTests.checkpointPath("qwen2-gqa-untied-bf16") }
-    static var gguf: String { LlamaReferenceTests.checkpointPath("qwen2-gqa-tied-gguf") }
+    static var tied: String { LlamaReferenceTests.checkpointPath("qwen2/qwen2-gqa-tied-f32") }
+    static var untied: String { LlamaReferenceTests.checkpointPath("qwen2/qwen2-gqa-untied-bf16") }
+    static var gguf: String { LlamaReferenceTests.checkpointPath("qwen2/qwen2-gqa-tied-gguf") }
 
     struct ChatExpected: Decodable { let prompt: String; let chat_prompt_ids: [Int]; let chat_greedy_new_ids: [Int] }
 
@@ -49,6 +49,25 @@ final class Qwen2ReferenceTests: XCTestCase {
                 XCTAssertGreaterThan(x.toArray().map(abs).max() ?? 0, 0.1, "the fixture's biases are not zero")
             }
             XCTAssertNil(b.bo)
+        }
+    }
+
+    /// The other biased layout: a Llama with attention_bias (q, k, v and o_proj biases), from config.json
+    /// and from a llama GGUF whose q/k weights and biases are in the interleaved rotary order: after
+    /// un-permuting, the GGUF's F32 tensors equal the safetensors ones exactly (logits against
+    /// transformers are checked in LlamaReferenceTests).
+    func testLlamaAttentionBiasFromHFAndGGUF() throws {
+        let st = try LlamaCheckpoint.load(LlamaReferenceTests.checkpointPath("llama-bias/mha-tied-f32"))
+        let gg = try LlamaCheckpoint.load(LlamaReferenceTests.checkpointPath("llama-bias/gguf"))
+        for c in [st.config, gg.config] {
+            XCTAssertEqual(c.architecture, .llama)
+            XCTAssertEqual(c.attentionBias, .all)
+        }
+        for l in 0..<st.config.numLayers {
+            let a = st.model.weights.layers[l], b = gg.model.weights.layers[l]
+            for (name, x, y) in [("wq", a.wq, b.wq), ("wk", a.wk, b.wk), ("bq", a.bq!, b.bq!), ("bk", a.bk!, b.bk!), ("bo", a.bo!, b.bo!)] {
+                XCTAssertEqual(x.toArray(), y.toArray(), "layer \(l) \(name)")
+            }
         }
     }
 
@@ -110,7 +129,7 @@ final class Qwen2ReferenceTests: XCTestCase {
     /// is what prompts are built with: the chat prompt's ids equal transformers' and the one prompt
     /// builder (PromptStyle) picks the same ChatML template with Qwen's default system turn.
     func testChatPromptIsQwensTemplate() throws {
-        let exp = try JSONDecoder().decode(ChatExpected.self, from: Data(contentsOf: LlamaReferenceTests.folder("qwen2-gqa-tied-f32").appendingPathComponent("expected.json")))
+        let exp = try JSONDecoder().decode(ChatExpected.self, from: Data(contentsOf: LlamaReferenceTests.folder("qwen2/qwen2-gqa-tied-f32").appendingPathComponent("expected.json")))
         for path in [Self.tied, Self.gguf] {
             let ckpt = try LlamaCheckpoint.load(path)
             let prompt = try TextPrompt.chat([.user(exp.prompt)], checkpoint: ckpt)
