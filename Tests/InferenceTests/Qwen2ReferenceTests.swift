@@ -71,6 +71,28 @@ final class Qwen2ReferenceTests: XCTestCase {
         }
     }
 
+    /// The GGUF's F16 blocks through the block kernels (what `--precision auto` runs; F16 rows are
+    /// widened to float, so no activation rounding), biases added after each block product: logits
+    /// as transformers' within 1e-4 (a dropped bias would be off by the biases' size, ~0.5).
+    func testBlockKernelPathAddsTheBiases() throws {
+        let exp = try LlamaReferenceTests.expected("qwen2/qwen2-gqa-tied-gguf")
+        let model = try LlamaCheckpoint.load(Self.gguf).model
+        XCTAssertNotNil(model.weights.quantized, "F16 blocks are taken by the block kernels")
+        model.path = .quantized
+        defer { model.path = .float32 }
+        XCTAssertEqual(model.path, .quantized)
+        let state = model.makeState(capacity: 64)
+        try model.forward(tokens: exp.prompt_ids, state: state, logits: .all)
+        let got = Array(UnsafeBufferPointer(start: state.logits.pointer, count: exp.logits.count))
+        let e = zip(got, exp.logits).map { abs($0 - $1) }.max() ?? .infinity
+        // one decoding step on the blocks, too (T = 1 takes the single-row kernels)
+        try model.forward(token: exp.greedy_new_ids[0], state: state)
+        let next = (0..<model.config.vocabSize).max { state.logits[$0] < state.logits[$1] }
+        print("[qwen2 gguf] block-kernel logits vs transformers: max abs error \(e)")
+        XCTAssertLessThanOrEqual(e, 1e-4)
+        XCTAssertEqual(next, exp.greedy_new_ids[1])
+    }
+
     // MARK: tokenizer
 
     struct TokenizerCase: Decodable { let text: String; let ids: [Int]; let ids_without_nfc: [Int]; let ids_special_as_text: [Int]; let decoded: String }
