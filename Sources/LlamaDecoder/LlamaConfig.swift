@@ -153,7 +153,9 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(architecture.rawValue, forKey: .modelType)
-        if architecture == .llama { try c.encode(attentionBias == .all, forKey: .attentionBias) }
+        // transformers has no Llama spelling of q/k/v-only biases (a GGUF can hold them): written as
+        // attention_bias, whose o_proj bias is then zero (as the Hugging Face export writes it)
+        if architecture == .llama { try c.encode(attentionBias != .none, forKey: .attentionBias) }
         try c.encode(vocabSize, forKey: .vocabSize)
         try c.encode(hiddenSize, forKey: .hiddenSize)
         try c.encode(intermediateSize, forKey: .intermediateSize)
