@@ -10,8 +10,9 @@ final class TokenizerSentencePieceGGUFTests: XCTestCase {
     static var gguf: String { TokenizerReference.fixtures.appendingPathComponent("tiny_sp_gguf/model.gguf").path }
 
     struct Expected: Decodable {
-        struct Case: Decodable { let text: String; let ids: [Int]; let ids_special: [Int]; let decoded: String }
+        struct Case: Decodable { let text: String; let ids: [Int]; let ids_special: [Int]; let decoded: String; let ids_unused: [Int] }
         let bos_id: Int
+        let unused_ids: [Int]
         let cases: [Case]
     }
 
@@ -49,6 +50,31 @@ final class TokenizerSentencePieceGGUFTests: XCTestCase {
         for c in exp.cases {
             XCTAssertEqual(native.encode(c.text, addBos: false, parseSpecial: false), library.encode(c.text, addBos: false, parseSpecial: false), c.text.debugDescription)
         }
+    }
+
+    /// Unused pieces (token type 5) are merged through and then split back into the pieces they were
+    /// merged from, as SentencePiece does: the same vocabulary with 12 merged pieces marked unused,
+    /// against SentencePieceProcessor on the model with those pieces marked UNUSED.
+    func testUnusedPiecesAreResegmentedLikeSentencePiece() throws {
+        let exp = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: TokenizerReference.fixtures.appendingPathComponent("tiny_sp_gguf/expected.json")))
+        let file = try GGUFFile(path: Self.gguf)
+        var types = try file.intArray("tokenizer.ggml.token_type")
+        for id in exp.unused_ids { XCTAssertEqual(types[id], 1); types[id] = 5 }
+        let tok = try SentencePieceTokenizer(tokens: try file.stringArray("tokenizer.ggml.tokens"), scores: try file.floatArray("tokenizer.ggml.scores"),
+                                             tokenTypes: types, bosId: 1, eosId: 2, unkId: 0, addBos: true, addEos: false,
+                                             addSpacePrefix: true, source: Self.gguf)
+        var bad = 0, differ = 0
+        for c in exp.cases {
+            let got = tok.encode(c.text, addBos: false, parseSpecial: false)
+            if c.ids_unused != c.ids { differ += 1 }
+            if got != c.ids_unused {
+                bad += 1
+                if bad <= 3 { print("  MISMATCH \(c.text.debugDescription): got \(got), want \(c.ids_unused)") }
+            }
+        }
+        print("GGUF SentencePiece with \(exp.unused_ids.count) unused pieces: \(exp.cases.count - bad)/\(exp.cases.count) texts match (\(differ) encode differently from the plain model)")
+        XCTAssertGreaterThan(differ, 0)
+        XCTAssertEqual(bad, 0)
     }
 
     func testBadArraysAreRefusedNamingTheFile() throws {
