@@ -208,9 +208,10 @@ extension LlamaModel {
         let w = weights.layers[l]
         let b: LlamaBF16Layer? = trainingPrecision == .bf16 ? bf16Layers[l] : nil
         rmsnormForward(s.xn.pointer, a.rstd1.pointer, xIn, w.attentionNorm.readable, T: N, C: C, eps: config.rmsNormEps)
-        product(a.q.pointer, s.xn.readable, w.wq, b?.wq, T: N, I: C, O: qw, s)
-        product(a.k.pointer, s.xn.readable, w.wk, b?.wk, T: N, I: C, O: kvw, s)
-        product(a.v.pointer, s.xn.readable, w.wv, b?.wv, T: N, I: C, O: kvw, s)
+        // q, k, v = xn·Wᵀ (+ b: Qwen 2)
+        product(a.q.pointer, s.xn.readable, w.wq, b?.wq, bias: w.bq, T: N, I: C, O: qw, s)
+        product(a.k.pointer, s.xn.readable, w.wk, b?.wk, bias: w.bk, T: N, I: C, O: kvw, s)
+        product(a.v.pointer, s.xn.readable, w.wv, b?.wv, bias: w.bv, T: N, I: C, O: kvw, s)
         withRope { cosP, sinP in
             var row = 0, probOffset = 0
             for T in segments {
@@ -222,9 +223,9 @@ extension LlamaModel {
                 row += T; probOffset += Hq * T * T
             }
         }
-        // xMid = xIn + att·Woᵀ
+        // xMid = xIn + att·Woᵀ (+ bo)
         a.xMid.pointer.update(from: xIn, count: N * C)
-        product(a.xMid.pointer, a.att.readable, w.wo, b?.wo, T: N, I: qw, O: C, accumulate: true, s)
+        product(a.xMid.pointer, a.att.readable, w.wo, b?.wo, bias: w.bo, T: N, I: qw, O: C, accumulate: true, s)
         // out = xMid + Wdown·swiglu(gate, up)
         rmsnormForward(s.xn.pointer, a.rstd2.pointer, a.xMid.readable, w.mlpNorm.readable, T: N, C: C, eps: config.rmsNormEps)
         product(a.gate.pointer, s.xn.readable, w.wGate, b?.wGate, T: N, I: C, O: F, s)
@@ -317,11 +318,12 @@ extension LlamaModel {
         rmsnormBackward(s.dX.pointer, s.dXn.readable, xIn, w.attentionNorm.readable, a.rstd1.readable, T: N, C: C)
     }
 
-    /// y(T,O) = x(T,I)·Wᵀ (or += with `accumulate`) in the training precision: bf16 when `b`
-    /// (W's bf16 copy) is given, else float32.
+    /// y(T,O) = x(T,I)·Wᵀ + bias (or += with `accumulate`) in the training precision: bf16 when `b`
+    /// (W's bf16 copy) is given, else float32. A bias adds nothing to the input gradient (dx = dy·W
+    /// either way), so `productBackward` has no bias argument.
     func product(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ b: BF16Matrix?,
-                 T: Int, I: Int, O: Int, accumulate: Bool = false, _ s: LlamaTrainingState) {
-        linearForward(y, x, w.readable, b, nil, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
+                 bias: FloatBuffer? = nil, T: Int, I: Int, O: Int, accumulate: Bool = false, _ s: LlamaTrainingState) {
+        linearForward(y, x, w.readable, b, bias?.readable, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
     }
 
     /// dx(T,I) += dy(T,O)·W in the training precision (see `product`). `scratch` holds dy in

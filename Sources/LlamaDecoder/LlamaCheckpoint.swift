@@ -1,7 +1,17 @@
 // Loading a Llama-style decoder from what users have on disk: a Hugging Face directory
-// (config.json + safetensors, one file or shards, F32/F16/BF16) or a GGUF file (llama
+// (config.json + safetensors, one file or shards, F32/F16/BF16) or a GGUF file (llama or qwen2
 // architecture, quantized or not). This file is the one place that knows the checkpoint
 // formats' names and quirks; LlamaModel never sees them.
+//
+// Names, Hugging Face -> GGUF (N a layer):
+//   model.embed_tokens.weight -> token_embd.weight     model.norm.weight -> output_norm.weight
+//   lm_head.weight -> output.weight (absent when tied)
+//   model.layers.N.input_layernorm.weight -> blk.N.attn_norm.weight
+//   model.layers.N.self_attn.{q,k,v,o}_proj.{weight,bias} -> blk.N.attn_{q,k,v,output}.{weight,bias}
+//   model.layers.N.post_attention_layernorm.weight -> blk.N.ffn_norm.weight
+//   model.layers.N.mlp.{gate,up,down}_proj.weight -> blk.N.ffn_{gate,up,down}.weight
+// GGUF rotary layout: llama.cpp's converter permutes the q/k rows (weights and biases) of llama
+// files into the interleaved rotary order and leaves qwen2 files in the half-split (NEOX) order.
 //
 // Legend: V vocabulary, C width, F feed-forward width, Hq/Hkv heads, D head size.
 
@@ -63,7 +73,7 @@ public final class LlamaCheckpoint {
         } catch let e as LlamaError {
             throw LlamaError.badFile(path: configPath, reason: e.description)
         } catch {
-            throw LlamaError.badFile(path: configPath, reason: "not a valid Llama config: \(describeDecodingError(error))")
+            throw LlamaError.badFile(path: configPath, reason: "not a valid Llama or Qwen 2 config: \(describeDecodingError(error))")
         }
         let store = try SafetensorsCheckpoint(path: directory)
         let loader = StrictLoader(store)
@@ -98,30 +108,41 @@ public final class LlamaCheckpoint {
     static func loadGGUF(_ path: String) throws -> LlamaCheckpoint {
         let file = try GGUFFile(path: path)
         let arch = try file.string("general.architecture")
-        guard arch == "llama" else {
-            throw LlamaError.badFile(path: path, reason: "general.architecture is \"\(arch)\"; only \"llama\" decoders are supported")
+        guard let architecture = DecoderArchitecture(rawValue: arch) else {
+            throw LlamaError.badFile(path: path, reason: "general.architecture is \"\(arch)\"; only \"llama\" and \"qwen2\" decoders are supported")
         }
-        let C = try file.int("llama.embedding_length")
-        let heads = try file.int("llama.attention.head_count")
+        let k = arch + "."   // metadata keys are prefixed with the architecture
+        let C = try file.int(k + "embedding_length")
+        let heads = try file.int(k + "attention.head_count")
         let tokens = try file.stringArray("tokenizer.ggml.tokens")
         let hasOutput = file.tensors["output.weight"] != nil
+        // qwen2 files always carry q/k/v biases (a missing one is an error naming it, from the
+        // loader); llama files may carry them (llama.cpp reads them when present).
+        let bias: AttentionBias
+        switch architecture {
+        case .qwen2: bias = .queryKeyValue
+        case .llama:
+            bias = file.tensors["blk.0.attn_q.bias"] == nil ? .none
+                : file.tensors["blk.0.attn_output.bias"] == nil ? .queryKeyValue : .all
+        }
         var config = LlamaConfig(
-            vocabSize: file.optionalInt("llama.vocab_size") ?? tokens.count,
+            vocabSize: file.optionalInt(k + "vocab_size") ?? tokens.count,
             hiddenSize: C,
-            intermediateSize: try file.int("llama.feed_forward_length"),
-            numLayers: try file.int("llama.block_count"),
+            intermediateSize: try file.int(k + "feed_forward_length"),
+            numLayers: try file.int(k + "block_count"),
             numHeads: heads,
-            numKeyValueHeads: file.optionalInt("llama.attention.head_count_kv") ?? heads,
-            headDim: file.optionalInt("llama.attention.key_length") ?? file.optionalInt("llama.rope.dimension_count") ?? (heads > 0 ? C / heads : 0),
-            rmsNormEps: file.optionalFloat("llama.attention.layer_norm_rms_epsilon") ?? 1e-5,
-            ropeTheta: file.optionalFloat("llama.rope.freq_base") ?? 10000,
-            maxPositions: file.optionalInt("llama.context_length") ?? 2048,
+            numKeyValueHeads: file.optionalInt(k + "attention.head_count_kv") ?? heads,
+            headDim: file.optionalInt(k + "attention.key_length") ?? file.optionalInt(k + "rope.dimension_count") ?? (heads > 0 ? C / heads : 0),
+            rmsNormEps: file.optionalFloat(k + "attention.layer_norm_rms_epsilon") ?? (architecture == .qwen2 ? 1e-6 : 1e-5),
+            ropeTheta: file.optionalFloat(k + "rope.freq_base") ?? 10000,
+            maxPositions: file.optionalInt(k + "context_length") ?? 2048,
             tieWordEmbeddings: !hasOutput,
             bosTokenId: file.optionalInt("tokenizer.ggml.bos_token_id"),
-            eosTokenIds: file.optionalInt("tokenizer.ggml.eos_token_id").map { [$0] } ?? [])
-        if let type = file.optionalString("llama.rope.scaling.type"), type != "none" {
-            guard type == "linear", let factor = file.optionalFloat("llama.rope.scaling.factor") else {
-                throw LlamaError.badFile(path: path, reason: "llama.rope.scaling.type \"\(type)\" is not supported (supported: none, linear, and rope_freqs tensors)")
+            eosTokenIds: file.optionalInt("tokenizer.ggml.eos_token_id").map { [$0] } ?? [],
+            architecture: architecture, attentionBias: bias)
+        if let type = file.optionalString(k + "rope.scaling.type"), type != "none" {
+            guard type == "linear", let factor = file.optionalFloat(k + "rope.scaling.factor") else {
+                throw LlamaError.badFile(path: path, reason: "\(k)rope.scaling.type \"\(type)\" is not supported (supported: none, linear, and rope_freqs tensors)")
             }
             config.ropeScaling = .linear(factor: factor)
         }
@@ -132,11 +153,18 @@ public final class LlamaCheckpoint {
 
         let loader = StrictLoader(file)
         let D = config.headDim
+        let interleaved = architecture == .llama
         let weights = try loadWeights(config: config) { name, shape in
             let buffer = try loader.load(name, shape: shape)
-            // GGUF stores q/k rows in the interleaved rotary layout: undo it here, once.
-            if name.hasSuffix("attn_q.weight") { unpermuteRotaryRows(buffer, heads: config.numHeads, headDim: D, columns: C) }
-            if name.hasSuffix("attn_k.weight") { unpermuteRotaryRows(buffer, heads: config.numKeyValueHeads, headDim: D, columns: C) }
+            // llama files store q/k rows in the interleaved rotary layout: undo it here, once.
+            guard interleaved else { return buffer }
+            let columns = name.hasSuffix(".bias") ? 1 : C
+            if name.hasSuffix("attn_q.weight") || name.hasSuffix("attn_q.bias") {
+                unpermuteRotaryRows(buffer, heads: config.numHeads, headDim: D, columns: columns)
+            }
+            if name.hasSuffix("attn_k.weight") || name.hasSuffix("attn_k.bias") {
+                unpermuteRotaryRows(buffer, heads: config.numKeyValueHeads, headDim: D, columns: columns)
+            }
             return buffer
         } names: { ggufName(forHuggingFace: $0) }
         var freqFactors: [Float]? = nil
@@ -144,21 +172,35 @@ public final class LlamaCheckpoint {
             freqFactors = try loader.load("rope_freqs.weight", shape: [D / 2]).toArray()
         }
         try loader.finish()
-        weights.quantized = quantizedWeights(file, config: config)
+        weights.quantized = quantizedWeights(file, config: config, interleavedRotary: interleaved)
         let model = try LlamaModel(config: config, weights: weights, ropeFrequencyFactors: freqFactors)
 
-        let tokenizerModel = try file.string("tokenizer.ggml.model")
-        guard tokenizerModel == "gpt2" else {
-            throw LlamaError.badFile(path: path, reason: "tokenizer.ggml.model \"\(tokenizerModel)\" is not supported from GGUF; use the Hugging Face directory of this model (tokenizer.model is read through libsentencepiece)")
+        let tokenizer: Tokenizer
+        switch try file.string("tokenizer.ggml.model") {
+        case "gpt2":
+            tokenizer = try BPETokenizer(
+                tokens: tokens,
+                merges: try file.stringArray("tokenizer.ggml.merges"),
+                tokenTypes: try? file.intArray("tokenizer.ggml.token_type"),
+                preTokenizer: file.optionalString("tokenizer.ggml.pre") ?? "default",
+                bosId: config.bosTokenId, eosId: config.eosTokenIds.first,
+                addBos: file.optionalBool("tokenizer.ggml.add_bos_token") ?? false,
+                source: path)
+        case "llama":
+            // SentencePiece pieces with scores (TinyLlama, Llama 2); llama.cpp's defaults: BOS added, a dummy prefix
+            tokenizer = try SentencePieceTokenizer(
+                tokens: tokens,
+                scores: try file.floatArray("tokenizer.ggml.scores"),
+                tokenTypes: try file.intArray("tokenizer.ggml.token_type"),
+                bosId: config.bosTokenId, eosId: config.eosTokenIds.first,
+                unkId: file.optionalInt("tokenizer.ggml.unknown_token_id"),
+                addBos: file.optionalBool("tokenizer.ggml.add_bos_token") ?? true,
+                addEos: file.optionalBool("tokenizer.ggml.add_eos_token") ?? false,
+                addSpacePrefix: file.optionalBool("tokenizer.ggml.add_space_prefix") ?? true,
+                source: path)
+        case let other:
+            throw LlamaError.badFile(path: path, reason: "tokenizer.ggml.model \"\(other)\" is not supported (supported: gpt2 byte-level BPE, llama SentencePiece)")
         }
-        let tokenizer = try BPETokenizer(
-            tokens: tokens,
-            merges: try file.stringArray("tokenizer.ggml.merges"),
-            tokenTypes: try? file.intArray("tokenizer.ggml.token_type"),
-            preTokenizer: file.optionalString("tokenizer.ggml.pre") ?? "default",
-            bosId: config.bosTokenId, eosId: config.eosTokenIds.first,
-            addBos: file.optionalBool("tokenizer.ggml.add_bos_token") ?? false,
-            source: path)
         let name = file.optionalString("general.name") ?? URL(fileURLWithPath: path).lastPathComponent
         return LlamaCheckpoint(path: path, format: .gguf, model: model, tokenizer: tokenizer,
                                chatTemplateString: file.optionalString("tokenizer.chat_template"), name: name)
@@ -167,8 +209,9 @@ public final class LlamaCheckpoint {
     /// The linear layers and the LM head of a GGUF decoder as block matrices over the mapped file,
     /// or nil when any of them is in a type (or shape) the quantized kernels do not take (F32, IQ*,
     /// Q2_K, Q3_K): the model then runs on its float32 copies. q/k rows are reordered from GGUF's
-    /// interleaved rotary layout into a small owned copy, like their float32 copies.
-    static func quantizedWeights(_ file: GGUFFile, config: LlamaConfig) -> LlamaQuantizedWeights? {
+    /// interleaved rotary layout into a small owned copy, like their float32 copies (llama files;
+    /// `interleavedRotary` false: qwen2 files, already half-split).
+    static func quantizedWeights(_ file: GGUFFile, config: LlamaConfig, interleavedRotary: Bool) -> LlamaQuantizedWeights? {
         let D = config.headDim
         func matrix(_ name: String) throws -> QuantizedMatrix {
             let info = try file.info(name)
@@ -189,9 +232,10 @@ public final class LlamaCheckpoint {
             var layers: [LlamaQuantizedLayer] = []
             for l in 0..<config.numLayers {
                 let p = "blk.\(l)."
+                let q = try matrix(p + "attn_q.weight"), k = try matrix(p + "attn_k.weight")
                 layers.append(LlamaQuantizedLayer(
-                    wq: QuantizedMatrix(reordering: try matrix(p + "attn_q.weight"), rows: rotaryOrder(heads: config.numHeads)),
-                    wk: QuantizedMatrix(reordering: try matrix(p + "attn_k.weight"), rows: rotaryOrder(heads: config.numKeyValueHeads)),
+                    wq: interleavedRotary ? QuantizedMatrix(reordering: q, rows: rotaryOrder(heads: config.numHeads)) : q,
+                    wk: interleavedRotary ? QuantizedMatrix(reordering: k, rows: rotaryOrder(heads: config.numKeyValueHeads)) : k,
                     wv: try matrix(p + "attn_v.weight"), wo: try matrix(p + "attn_output.weight"),
                     wGate: try matrix(p + "ffn_gate.weight"), wUp: try matrix(p + "ffn_up.weight"),
                     wDown: try matrix(p + "ffn_down.weight")))
@@ -214,7 +258,9 @@ public final class LlamaCheckpoint {
         let rest = parts[3...].joined(separator: ".")
         let map = ["input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
                    "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
-                   "self_attn.o_proj.weight": "attn_output.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+                   "self_attn.o_proj.weight": "attn_output.weight", "self_attn.q_proj.bias": "attn_q.bias",
+                   "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
+                   "self_attn.o_proj.bias": "attn_output.bias", "post_attention_layernorm.weight": "ffn_norm.weight",
                    "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
                    "mlp.down_proj.weight": "ffn_down.weight"]
         return "blk.\(l).\(map[rest] ?? rest)"
@@ -238,23 +284,33 @@ public final class LlamaCheckpoint {
         }
     }
 
-    /// Takes every decoder tensor by its Hugging Face name (`names` maps it to the file's name).
+    /// Takes every decoder tensor by its Hugging Face name (`names` maps it to the file's name);
+    /// the attention biases as `config.attentionBias` says (a missing one throws, naming it).
     static func loadWeights(config: LlamaConfig,
                             take: (String, [Int]) throws -> FloatBuffer,
                             names: (String) -> String) throws -> LlamaWeights {
         let C = config.hiddenSize, F = config.intermediateSize, D = config.headDim, V = config.vocabSize
         let qw = config.numHeads * D, kvw = config.numKeyValueHeads * D
         func get(_ hf: String, _ shape: [Int]) throws -> FloatBuffer { try take(names(hf), shape) }
+        func get(if present: Bool, _ hf: String, _ shape: [Int]) throws -> FloatBuffer? {
+            guard present else { return nil }
+            return try get(hf, shape)
+        }
         let embedding = try get("model.embed_tokens.weight", [V, C])
         var layers: [LlamaLayerWeights] = []
         for l in 0..<config.numLayers {
             let p = "model.layers.\(l)."
+            let qkv = config.attentionBias.hasQueryKeyValue, o = config.attentionBias.hasOutput
             layers.append(LlamaLayerWeights(
                 attentionNorm: try get(p + "input_layernorm.weight", [C]),
                 wq: try get(p + "self_attn.q_proj.weight", [qw, C]),
                 wk: try get(p + "self_attn.k_proj.weight", [kvw, C]),
                 wv: try get(p + "self_attn.v_proj.weight", [kvw, C]),
                 wo: try get(p + "self_attn.o_proj.weight", [C, qw]),
+                bq: try get(if: qkv, p + "self_attn.q_proj.bias", [qw]),
+                bk: try get(if: qkv, p + "self_attn.k_proj.bias", [kvw]),
+                bv: try get(if: qkv, p + "self_attn.v_proj.bias", [kvw]),
+                bo: try get(if: o, p + "self_attn.o_proj.bias", [C]),
                 mlpNorm: try get(p + "post_attention_layernorm.weight", [C]),
                 wGate: try get(p + "mlp.gate_proj.weight", [F, C]),
                 wUp: try get(p + "mlp.up_proj.weight", [F, C]),

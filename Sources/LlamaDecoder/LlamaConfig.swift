@@ -1,5 +1,8 @@
 // The hyperparameters of a Llama-style decoder, read from a Hugging Face config.json or from
-// GGUF metadata, and checked before anything is allocated.
+// GGUF metadata, and checked before anything is allocated. Two families share the block:
+//   llama  (Llama 2/3, TinyLlama, SmolLM): no biases, or q/k/v/o biases with `attention_bias`
+//   qwen2  (Qwen 2 / 2.5): the Llama block with biases on q_proj, k_proj, v_proj (not o_proj),
+//          full attention only (a config with sliding-window attention is refused)
 
 import WeightFormats
 import Tokenizers
@@ -14,7 +17,30 @@ public enum RopeScaling: Equatable, Sendable {
     case llama3(factor: Float, lowFreqFactor: Float, highFreqFactor: Float, originalMaxPositions: Int)
 }
 
+/// The decoder family: which checkpoint names and layout conventions apply.
+public enum DecoderArchitecture: String, Codable, Equatable, Sendable {
+    /// transformers `LlamaForCausalLM`, GGUF `general.architecture = llama`.
+    case llama
+    /// transformers `Qwen2ForCausalLM`, GGUF `general.architecture = qwen2`.
+    case qwen2
+}
+
+/// Which attention projections carry a bias vector.
+public enum AttentionBias: Equatable, Sendable {
+    /// None (Llama).
+    case none
+    /// q_proj, k_proj and v_proj (Qwen 2).
+    case queryKeyValue
+    /// q_proj, k_proj, v_proj and o_proj (Llama with `attention_bias: true`).
+    case all
+
+    var hasQueryKeyValue: Bool { self != .none }
+    var hasOutput: Bool { self == .all }
+}
+
 public struct LlamaConfig: Codable, Equatable, Sendable {
+    public var architecture: DecoderArchitecture = .llama
+    public var attentionBias: AttentionBias = .none
     public var vocabSize: Int
     public var hiddenSize: Int                 // C
     public var intermediateSize: Int           // F
@@ -51,12 +77,16 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         case attentionBias = "attention_bias"
         case mlpBias = "mlp_bias"
         case ropeParameters = "rope_parameters"
+        case useSlidingWindow = "use_sliding_window"
+        case layerTypes = "layer_types"
     }
 
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
                 numKeyValueHeads: Int, headDim: Int? = nil, rmsNormEps: Float, ropeTheta: Float,
                 maxPositions: Int, tieWordEmbeddings: Bool, bosTokenId: Int?, eosTokenIds: [Int],
-                ropeScaling: RopeScaling = .none) {
+                ropeScaling: RopeScaling = .none, architecture: DecoderArchitecture = .llama,
+                attentionBias: AttentionBias = .none) {
+        self.architecture = architecture; self.attentionBias = attentionBias
         self.vocabSize = vocabSize; self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
         self.numLayers = numLayers; self.numHeads = numHeads; self.numKeyValueHeads = numKeyValueHeads
         self.headDim = headDim ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
@@ -67,17 +97,31 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        if let type = try c.decodeIfPresent(String.self, forKey: .modelType), !["llama"].contains(type) {
-            throw LlamaError.unsupported(key: "model_type", value: type, hint: "only Llama-architecture decoders (model_type \"llama\": Llama 2/3, TinyLlama, SmolLM) are supported")
+        let type = try c.decodeIfPresent(String.self, forKey: .modelType) ?? "llama"
+        guard let architecture = DecoderArchitecture(rawValue: type) else {
+            throw LlamaError.unsupported(key: "model_type", value: type, hint: "supported decoders: \"llama\" (Llama 2/3, TinyLlama, SmolLM) and \"qwen2\" (Qwen 2, Qwen 2.5)")
         }
+        self.architecture = architecture
         if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
             throw LlamaError.unsupported(key: "hidden_act", value: act, hint: "Llama-style decoders use SwiGLU with silu")
         }
-        if try c.decodeIfPresent(Bool.self, forKey: .attentionBias) == true {
-            throw LlamaError.unsupported(key: "attention_bias", value: "true", hint: "attention projections with bias are not supported")
-        }
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw LlamaError.unsupported(key: "mlp_bias", value: "true", hint: "MLP projections with bias are not supported")
+        }
+        switch architecture {
+        case .llama:
+            // transformers' LlamaConfig: attention_bias puts a bias on q, k, v and o_proj alike
+            attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) == true ? .all : .none
+        case .qwen2:
+            // Qwen2Attention always has q/k/v biases and none on o_proj
+            attentionBias = .queryKeyValue
+            if try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) == true {
+                throw LlamaError.unsupported(key: "use_sliding_window", value: "true", hint: "sliding-window attention is not implemented; only Qwen 2 checkpoints with full attention in every layer are supported")
+            }
+            if let kinds = try c.decodeIfPresent([String].self, forKey: .layerTypes),
+               let other = kinds.first(where: { $0 != "full_attention" }) {
+                throw LlamaError.unsupported(key: "layer_types", value: other, hint: "only full_attention layers are implemented (no sliding-window attention)")
+            }
         }
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
@@ -108,7 +152,10 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode("llama", forKey: .modelType)
+        try c.encode(architecture.rawValue, forKey: .modelType)
+        // transformers has no Llama spelling of q/k/v-only biases (a GGUF can hold them): written as
+        // attention_bias, whose o_proj bias is then zero (as the Hugging Face export writes it)
+        if architecture == .llama { try c.encode(attentionBias != .none, forKey: .attentionBias) }
         try c.encode(vocabSize, forKey: .vocabSize)
         try c.encode(hiddenSize, forKey: .hiddenSize)
         try c.encode(intermediateSize, forKey: .intermediateSize)
@@ -168,6 +215,9 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if numHeads % numKeyValueHeads != 0 {
             throw LlamaError.invalidConfig(key: "num_key_value_heads", reason: "\(numHeads) attention heads are not a multiple of \(numKeyValueHeads) key/value heads")
         }
+        if architecture == .qwen2 && attentionBias != .queryKeyValue {
+            throw LlamaError.invalidConfig(key: "attention_bias", reason: "Qwen 2 decoders have biases on q, k and v only")
+        }
         if headDim % 2 != 0 { throw LlamaError.invalidConfig(key: "head_dim", reason: "rotary embeddings need an even head size, got \(headDim)") }
         if !(rmsNormEps > 0) { throw LlamaError.invalidConfig(key: "rms_norm_eps", reason: "must be positive") }
         if !(ropeTheta > 0) { throw LlamaError.invalidConfig(key: "rope_theta", reason: "must be positive") }
@@ -182,7 +232,9 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     /// Parameter count of the decoder (the tied head counted once).
     public var parameterCount: Int {
         let C = hiddenSize, F = intermediateSize, D = headDim
-        let perLayer = 2 * C + C * numHeads * D * 2 + C * numKeyValueHeads * D * 2 + 3 * C * F
+        var perLayer = 2 * C + C * numHeads * D * 2 + C * numKeyValueHeads * D * 2 + 3 * C * F
+        if attentionBias.hasQueryKeyValue { perLayer += numHeads * D + 2 * numKeyValueHeads * D }
+        if attentionBias.hasOutput { perLayer += C }
         return vocabSize * C * (tieWordEmbeddings ? 1 : 2) + numLayers * perLayer + C
     }
 }

@@ -1,5 +1,6 @@
-// A Llama-style decoder (Llama 2/3, TinyLlama, SmolLM): weights, KV-cache state, and the
-// inference forward pass, in data-flow order. Frozen: there are no weight gradients here.
+// A Llama-style decoder (Llama 2/3, TinyLlama, SmolLM; Qwen 2/2.5, whose block adds biases to
+// q, k and v): weights, KV-cache state, and the inference forward pass, in data-flow order.
+// Frozen: there are no weight gradients here.
 //
 // Legend: L layers, V vocabulary, C width (hidden_size), F feed-forward width,
 //         Hq query heads, Hkv key/value heads, D head size, T tokens in this call,
@@ -12,21 +13,28 @@ import Kernels
 // MARK: - Weights
 
 /// One decoder block's weights, in PyTorch (out, in) layout, q/k rows in the Hugging Face
-/// half-split rotary layout (GGUF's interleaved rows are undone once, at load).
+/// half-split rotary layout (GGUF's interleaved rows are undone once, at load). The biases exist
+/// as `config.attentionBias` says (Qwen 2: bq, bk, bv; Llama with attention_bias: all four).
 public final class LlamaLayerWeights {
     public let attentionNorm: FloatBuffer   // (C)
     public let wq: FloatBuffer              // (Hq*D, C)
     public let wk: FloatBuffer              // (Hkv*D, C)
     public let wv: FloatBuffer              // (Hkv*D, C)
     public let wo: FloatBuffer              // (C, Hq*D)
+    public let bq: FloatBuffer?             // (Hq*D)
+    public let bk: FloatBuffer?             // (Hkv*D)
+    public let bv: FloatBuffer?             // (Hkv*D)
+    public let bo: FloatBuffer?             // (C)
     public let mlpNorm: FloatBuffer         // (C)
     public let wGate: FloatBuffer           // (F, C)
     public let wUp: FloatBuffer             // (F, C)
     public let wDown: FloatBuffer           // (C, F)
 
     public init(attentionNorm: FloatBuffer, wq: FloatBuffer, wk: FloatBuffer, wv: FloatBuffer, wo: FloatBuffer,
+                bq: FloatBuffer? = nil, bk: FloatBuffer? = nil, bv: FloatBuffer? = nil, bo: FloatBuffer? = nil,
                 mlpNorm: FloatBuffer, wGate: FloatBuffer, wUp: FloatBuffer, wDown: FloatBuffer) {
         self.attentionNorm = attentionNorm; self.wq = wq; self.wk = wk; self.wv = wv; self.wo = wo
+        self.bq = bq; self.bk = bk; self.bv = bv; self.bo = bo
         self.mlpNorm = mlpNorm; self.wGate = wGate; self.wUp = wUp; self.wDown = wDown
     }
 }
@@ -315,26 +323,26 @@ public final class LlamaModel {
                     let b: LlamaBF16Layer? = bf16 ? bf16Layers[l] : nil
                     // products in float32, or bf16 with float32 accumulation (inferencePrecision)
                     func linear(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w32: FloatBuffer, _ w16: BF16Matrix?,
-                                I: Int, O: Int, accumulate: Bool = false) {
+                                bias: FloatBuffer? = nil, I: Int, O: Int, accumulate: Bool = false) {
                         if roundsOperandsLikeBF16 { roundToBF16InPlace(UnsafeMutablePointer(mutating: x), count: T * I) }
-                        linearForward(y, x, w32.readable, w16, nil, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
+                        linearForward(y, x, w32.readable, w16, bias?.readable, scratch: s.bf16Scratch, T: T, I: I, O: O, accumulate: accumulate)
                     }
-                    // attention: xn = rmsnorm(x); q,k,v = xn·Wᵀ; rotate q,k; append k,v to the cache
+                    // attention: xn = rmsnorm(x); q,k,v = xn·Wᵀ (+ b); rotate q,k; append k,v to the cache
                     rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.attentionNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
                     if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.xn.pointer, rows: T, cols: C) }
-                    linear(s.q.pointer, s.xn.pointer, w.wq, b?.wq, I: C, O: qw)
+                    linear(s.q.pointer, s.xn.pointer, w.wq, b?.wq, bias: w.bq, I: C, O: qw)
                     let kDst = s.keyCache[l].pointer + pos0 * kvw    // (T, Hkv*D) rows of the cache
                     let vDst = s.valueCache[l].pointer + pos0 * kvw
-                    linear(kDst, s.xn.pointer, w.wk, b?.wk, I: C, O: kvw)
-                    linear(vDst, s.xn.pointer, w.wv, b?.wv, I: C, O: kvw)
+                    linear(kDst, s.xn.pointer, w.wk, b?.wk, bias: w.bk, I: C, O: kvw)
+                    linear(vDst, s.xn.pointer, w.wv, b?.wv, bias: w.bv, I: C, O: kvw)
                     ropeForward(s.q.pointer, T: T, H: Hq, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
                     ropeForward(kDst, T: T, H: Hkv, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
                     attentionForward(s.att.pointer, nil, s.q.pointer, s.keyCache[l].pointer, s.valueCache[l].pointer,
                                      T: T, S: pos0 + T, Hq: Hq, Hkv: Hkv, D: D, causal: true, qOffset: pos0,
                                      scratch: s.scratch.pointer, workspace: s.workspace.pointer)
-                    // x += att·Woᵀ
+                    // x += att·Woᵀ (+ bo)
                     if roundsActivationsLikeQuantized { roundActivationsTo8Bit(s.att.pointer, rows: T, cols: qw) }
-                    linear(s.x.pointer, s.att.pointer, w.wo, b?.wo, I: qw, O: C, accumulate: true)
+                    linear(s.x.pointer, s.att.pointer, w.wo, b?.wo, bias: w.bo, I: qw, O: C, accumulate: true)
 
                     // MLP: x += Wdown·(silu(xn·Wgateᵀ) * xn·Wupᵀ)
                     rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.mlpNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
@@ -388,6 +396,7 @@ public final class LlamaModel {
                     s.act.quantize(s.xn.pointer, rows: T, cols: C)
                     let kDst = s.keyCache[l].pointer + pos0 * kvw, vDst = s.valueCache[l].pointer + pos0 * kvw
                     quantizedMatmul([qlayer.wq, qlayer.wk, qlayer.wv], [s.q.pointer, kDst, vDst], x: s.xn.pointer, act: s.act, T: T)
+                    addBias(s.q.pointer, w.bq, T: T, O: qw); addBias(kDst, w.bk, T: T, O: kvw); addBias(vDst, w.bv, T: T, O: kvw)
                     ropeForward(s.q.pointer, T: T, H: Hq, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
                     ropeForward(kDst, T: T, H: Hkv, D: D, pos0: pos0, cos: cosP, sin: sinP, layout: .halfSplit)
                     if T == 1 {
@@ -399,6 +408,7 @@ public final class LlamaModel {
                     }
                     s.act.quantize(s.att.pointer, rows: T, cols: qw)
                     quantizedMatmul([qlayer.wo], [s.x.pointer], x: s.att.pointer, act: s.act, T: T, accumulate: true)
+                    addBias(s.x.pointer, w.bo, T: T, O: C)
 
                     rmsnormForward(s.xn.pointer, s.rstd.pointer, s.x.pointer, w.mlpNorm.pointer, T: T, C: C, eps: config.rmsNormEps)
                     s.act.quantize(s.xn.pointer, rows: T, cols: C)
@@ -422,5 +432,11 @@ public final class LlamaModel {
             s.act.quantize(s.xn.pointer, rows: T, cols: C)
             quantizedMatmul([qw8.lmHead], [s.logits.pointer], x: s.xn.pointer, act: s.act, T: T)
         }
+    }
+
+    /// y(T, O) += b (O) on every row; nothing when the layer has no such bias.
+    func addBias(_ y: UnsafeMutablePointer<Float>, _ b: FloatBuffer?, T: Int, O: Int) {
+        guard let b else { return }
+        for t in 0..<T { addForward(y + t * O, y + t * O, b.readable, N: O) }
     }
 }

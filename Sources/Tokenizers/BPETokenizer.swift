@@ -23,6 +23,8 @@ enum NormalizerStep: Equatable, Sendable {
     case prepend(String)
     /// Replaces every occurrence of a literal pattern.
     case replace(pattern: String, content: String)
+    /// Unicode canonical composition, NFC (Qwen 2's tokenizer.json).
+    case nfc
 }
 
 /// Everything a BPETokenizer is built from; filled from tokenizer.json or from GGUF arrays.
@@ -363,6 +365,10 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
                 }
             }
             return out
+        case .nfc:
+            var text = String.UnicodeScalarView()
+            for v in s { if let u = Unicode.Scalar(v) { text.append(u) } }
+            return String(text).precomposedStringWithCanonicalMapping.unicodeScalars.map(\.value)
         }
     }
 

@@ -3,9 +3,10 @@
 // lstrip_blocks), checked against those renders in Tests/InferenceTests/Fixtures/chat_templates.json:
 //
 //   ChatML (SmolLM2, Qwen):  <|im_start|>{role}\n{content}<|im_end|>\n ... [<|im_start|>assistant\n]
-//                            SmolLM2-Instruct's template first inserts a default system message
-//                            ("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
-//                            when the conversation does not start with one.
+//                            SmolLM2-Instruct's and Qwen 2/2.5-Instruct's templates first insert a default
+//                            system message ("You are a helpful AI assistant named SmolLM, trained by Hugging
+//                            Face"; "You are a helpful assistant."; "You are Qwen, created by Alibaba Cloud. You
+//                            are a helpful assistant.") when the conversation does not start with one.
 //   Llama 2 chat:            <s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} </s><s>[INST] ...
 //                            (contents Python-strip()ped; roles must alternate user/assistant)
 //   Llama 3 instruct:        <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content|trim}<|eot_id|>...
@@ -89,15 +90,19 @@ public enum ChatTemplate: Equatable, Sendable {
     }
 
     /// The literal default system message of a ChatML template ("<|im_start|>system\n...<|im_end|>"
-    /// inside a string literal), or nil when the system text is not a plain literal.
+    /// inside a string literal), or nil when the system text is not a plain literal. Every opening of a
+    /// system turn is tried in order: Qwen 2.5's template first opens one whose text is computed (the
+    /// tools branch, then the user's own system message) before the literal default.
     static func defaultSystem(inChatML s: String) -> String? {
         for opener in ["<|im_start|>system\n", "<|im_start|>system\\n"] {
-            guard let start = s.range(of: opener), let end = s.range(of: "<|im_end|>", range: start.upperBound..<s.endIndex) else {
-                continue
+            var from = s.startIndex
+            while let start = s.range(of: opener, range: from..<s.endIndex) {
+                from = start.upperBound
+                guard let end = s.range(of: "<|im_end|>", range: start.upperBound..<s.endIndex) else { break }
+                let text = s[start.upperBound..<end.lowerBound]
+                if text.isEmpty || text.contains(where: { "'\"{}+\\".contains($0) }) { continue }
+                return String(text)
             }
-            let text = s[start.upperBound..<end.lowerBound]
-            if text.isEmpty || text.contains(where: { "'\"{}+\\".contains($0) }) { return nil }
-            return String(text)
         }
         return nil
     }

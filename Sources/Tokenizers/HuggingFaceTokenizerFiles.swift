@@ -60,6 +60,9 @@ struct HuggingFaceTokenizerConfig {
     }
 }
 
+/// Qwen 2's Split pre-tokenizer regex (tokenizer.json), which llama.cpp runs for tokenizer.ggml.pre = qwen2.
+public let qwen2SplitPattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+
 enum HuggingFaceTokenizerFiles {
     static func readJSONObject(_ path: String) throws -> [String: Any] {
         let data: Data
@@ -222,6 +225,8 @@ enum HuggingFaceTokenizerFiles {
         case "Replace":
             guard let content = o["content"] as? String else { throw TokenizerError.invalidJSON(path: path, reason: "Replace normalizer has no content") }
             return [.replace(pattern: try literalPattern(o["pattern"], path: path, what: "Replace normalizer"), content: content)]
+        case "NFC":
+            return [.nfc]
         case let t:
             throw TokenizerError.unsupported(path: path, feature: "normalizer \(t)")
         }
@@ -229,7 +234,7 @@ enum HuggingFaceTokenizerFiles {
 
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
     static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-    static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let qwen2Pattern = qwen2SplitPattern
 
     /// The pre-tokenizer, and whether it is byte-level.
     static func preTokenizer(_ value: Any?, path: String) throws -> (PreTokenizer, Bool) {

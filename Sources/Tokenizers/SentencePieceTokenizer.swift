@@ -1,5 +1,7 @@
-// SentencePiece tokenizers (Llama 2, TinyLlama) from tokenizer.model, through libsentencepiece (the
-// CSentencePiece shim), with the Hugging Face conventions around it: special tokens written in the
+// SentencePiece tokenizers (Llama 2, TinyLlama): from tokenizer.model, through libsentencepiece (the
+// CSentencePiece shim), or from a GGUF vocabulary (tokenizer.ggml.model = llama: pieces, scores,
+// token types), encoded by SentencePieceBPE.swift's Swift port of the same algorithm. Around either
+// engine, the Hugging Face / llama.cpp conventions: special tokens written in the
 // text ("<s>", "</s>", and tokens added in tokenizer_config.json) are matched whole and each text
 // segment between them is encoded on its own (so each gets SentencePiece's dummy prefix, as the
 // Llama 2 tokenizer.json, transformers' legacy LlamaTokenizer and llama.cpp do); BOS is added by the
@@ -29,7 +31,14 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     /// The model file.
     public let path: String
 
-    private let processor: OpaquePointer
+    /// Who splits a text segment into pieces.
+    private enum Engine {
+        /// libsentencepiece with a loaded tokenizer.model (freed in deinit).
+        case library(OpaquePointer)
+        /// The Swift port, over a GGUF vocabulary.
+        case native(SentencePieceBPE)
+    }
+    private let engine: Engine
     private let pieces: [String?]            // (V)
     private let pieceToId: [String: Int]
     private let specialIds: [Bool]           // (V)
@@ -52,7 +61,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             csp_load(raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count, &message, message.count)
         }
         guard let loaded else { throw TokenizerError.sentencePiece(path: modelPath, message: cText(message)) }
-        processor = loaded
+        engine = .library(loaded)
         // From here on, a thrown error must free the processor.
         do {
             let config = try HuggingFaceTokenizerConfig.read(
@@ -121,7 +130,72 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         }
     }
 
-    deinit { csp_free(processor) }
+    /// From a GGUF vocabulary (tokenizer.ggml.model = llama): `tokens`, `scores` and `tokenTypes`
+    /// (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte) are parallel arrays; control
+    /// and unknown pieces are special tokens and user-defined ones plain added tokens, all matched whole
+    /// in text; `addSpacePrefix` is tokenizer.ggml.add_space_prefix (the dummy prefix, default true).
+    /// `source` names the file in errors.
+    public init(tokens: [String], scores: [Float], tokenTypes: [Int], bosId: Int?, eosId: Int?, unkId: Int?,
+                addBos: Bool, addEos: Bool, addSpacePrefix: Bool, source: String, chatTemplate: String? = nil) throws {
+        path = source
+        let n = tokens.count
+        guard n > 0, n <= maxVocabularySize else {
+            throw TokenizerError.invalidVocabulary(source: source, reason: "\(n) tokens (a vocabulary has 1 to \(maxVocabularySize))")
+        }
+        guard scores.count == n, tokenTypes.count == n else {
+            throw TokenizerError.invalidVocabulary(source: source, reason: "\(n) tokens but \(scores.count) scores and \(tokenTypes.count) token types")
+        }
+        var types: [SentencePieceType] = []
+        types.reserveCapacity(n)
+        for (i, t) in tokenTypes.enumerated() {
+            guard let type = SentencePieceType(rawValue: t) else {
+                throw TokenizerError.invalidVocabulary(source: source, reason: "token \(i) \(tokens[i].debugDescription) has token type \(t) (known: 1-6)")
+            }
+            if type == .byte && TextDecoder.byteFallbackValue(tokens[i]) == nil {
+                throw TokenizerError.invalidVocabulary(source: source, reason: "byte token \(i) is \(tokens[i].debugDescription), not <0xNN>")
+            }
+            types.append(type)
+        }
+        for (name, id) in [("bos", bosId), ("eos", eosId), ("unk", unkId)] {
+            if let id, id < 0 || id >= n {
+                throw TokenizerError.invalidVocabulary(source: source, reason: "\(name) id \(id) is outside the vocabulary of \(n) tokens")
+            }
+        }
+        if addBos && bosId == nil { throw TokenizerError.invalidVocabulary(source: source, reason: "add_bos_token is true but there is no bos id") }
+        if addEos && eosId == nil { throw TokenizerError.invalidVocabulary(source: source, reason: "add_eos_token is true but there is no eos id") }
+        guard let unk = unkId ?? types.firstIndex(of: .unknown) else {
+            throw TokenizerError.invalidVocabulary(source: source, reason: "no unknown token (tokenizer.ggml.unknown_token_id or a token of type 2)")
+        }
+        var pieceToId: [String: Int] = [:]
+        var specialIds = [Bool](repeating: false, count: n)
+        var addedTokens: [AddedToken] = []
+        for (i, t) in tokens.enumerated() {
+            if let previous = pieceToId.updateValue(i, forKey: t) {
+                throw TokenizerError.invalidVocabulary(source: source, reason: "token \(t.debugDescription) appears twice (ids \(previous) and \(i))")
+            }
+            switch types[i] {
+            case .control, .unknown:
+                specialIds[i] = true
+                addedTokens.append(AddedToken(id: Int32(i), content: t, special: true))
+            case .userDefined:
+                addedTokens.append(AddedToken(id: Int32(i), content: t, special: false))
+            default: break
+            }
+        }
+        vocabularySize = n
+        self.bosId = bosId; self.eosId = eosId
+        addBosByDefault = addBos; addEosByDefault = addEos
+        self.chatTemplate = chatTemplate
+        pieces = tokens
+        self.pieceToId = pieceToId
+        self.specialIds = specialIds
+        added = AddedVocabulary(addedTokens)
+        engine = .native(SentencePieceBPE(pieces: tokens, scores: scores, types: types, unkId: unk, addDummyPrefix: addSpacePrefix))
+        decoderSteps = [.replace(pattern: "\u{2581}", content: " "), .byteFallback, .fuse]
+            + (addSpacePrefix ? [.strip(content: " ", left: 1, right: 0)] : [])
+    }
+
+    deinit { if case .library(let processor) = engine { csp_free(processor) } }
 
     // MARK: encoding
 
@@ -160,7 +234,14 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
                 case let .text(range):
                     bytes.removeAll(keepingCapacity: true)
                     for i in range { appendUTF8(s[i], to: &bytes) }
-                    out += Self.encodeBytes(processor, bytes).map { Int($0) }
+                    switch engine {
+                    case .library(let processor):
+                        out += Self.encodeBytes(processor, bytes).map { Int($0) }
+                    case .native(let bpe):
+                        var ids: [Int32] = []
+                        bpe.encode(utf8: bytes, into: &ids)
+                        out += ids.map { Int($0) }
+                    }
                 }
             }
         }

@@ -4,7 +4,8 @@
 // Implementations:
 //   BPETokenizer           byte-level BPE (GPT-2, SmolLM2, Llama 3) from tokenizer.json or GGUF arrays,
 //                          and SentencePiece-style BPE (byte fallback) from a Llama 2 tokenizer.json
-//   SentencePieceTokenizer tokenizer.model through libsentencepiece (Llama 2, TinyLlama)
+//   SentencePieceTokenizer tokenizer.model through libsentencepiece (Llama 2, TinyLlama), or a GGUF
+//                          SentencePiece vocabulary through SentencePieceBPE (the Swift port)
 // Both match their reference (the `tokenizers` library, SentencePieceProcessor) id for id; see
 // Tests/BackbonesTests/Fixtures/tokenizers/README.md.
 
@@ -81,7 +82,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
         case let .unsupported(path, feature):
             return "\(path): unsupported tokenizer feature: \(feature). Supported: BPE models with ByteLevel, "
                 + "Digits, Metaspace and Split pre-tokenizers (GPT-2, Llama 3 and Qwen 2 patterns), SentencePiece "
-                + "normalizers (Prepend/Replace), ByteLevel/ByteFallback/Fuse/Strip/Replace/Metaspace decoders."
+                + "normalizers (Prepend/Replace/NFC), ByteLevel/ByteFallback/Fuse/Strip/Replace/Metaspace decoders."
         case let .invalidVocabulary(source, reason):
             return "\(source): invalid tokenizer vocabulary: \(reason)"
         case let .unknownSpecialToken(source, token):

@@ -93,6 +93,46 @@ final class DecoderCLITests: XCTestCase {
         }
     }
 
+    /// Qwen 2 decoders (HF directory and GGUF): raw greedy ids as transformers', and --chat builds
+    /// the prompt with Qwen's own template (ids as transformers' apply_chat_template).
+    func testGenerateWithAQwen2Decoder() throws {
+        struct Chat: Decodable { let prompt: String; let prompt_ids: [Int]; let greedy_new_ids: [Int]; let chat_prompt_ids: [Int]; let chat_greedy_new_ids: [Int] }
+        let qwen2 = Self.fixtures.deletingLastPathComponent().appendingPathComponent("qwen2")
+        for path in ["qwen2-gqa-tied-f32", "qwen2-gqa-tied-gguf/model.gguf"] {
+            let exp = try JSONDecoder().decode(Chat.self, from: Data(contentsOf: qwen2.appendingPathComponent(path.replacingOccurrences(of: "/model.gguf", with: "") + "/expected.json")))
+            let llm = qwen2.appendingPathComponent(path).path
+            let (status, out, err) = try CLITests.run(["generate", "--llm", llm, "--precision", "fp32", "--prompt", exp.prompt,
+                                                       "--max-tokens", "\(exp.greedy_new_ids.count)", "--json"])
+            XCTAssertEqual(status, 0, err)
+            let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+            XCTAssertEqual(obj["prompt_ids"] as? [Int], exp.prompt_ids, path)
+            XCTAssertEqual(obj["new_ids"] as? [Int], exp.greedy_new_ids, path)
+            let (chatStatus, chatOut, chatErr) = try CLITests.run(["generate", "--llm", llm, "--precision", "fp32", "--chat", "--prompt", exp.prompt,
+                                                                   "--max-tokens", "\(exp.chat_greedy_new_ids.count)", "--json"])
+            XCTAssertEqual(chatStatus, 0, chatErr)
+            let chat = try JSONSerialization.jsonObject(with: Data(chatOut.utf8)) as! [String: Any]
+            XCTAssertEqual(chat["prompt_ids"] as? [Int], exp.chat_prompt_ids, path)
+            let newIds = try XCTUnwrap(chat["new_ids"] as? [Int])
+            XCTAssertEqual(newIds, Array(exp.chat_greedy_new_ids.prefix(newIds.count)), path)   // a stop token may end it early
+        }
+    }
+
+    /// A GGUF with a SentencePiece vocabulary (tokenizer.ggml.model = llama): the prompt ids are
+    /// BOS + what the `sentencepiece` library gives (scripts/fixtures/make_spm_gguf_fixtures.py).
+    func testGenerateWithASentencePieceGGUF() throws {
+        struct Expected: Decodable { struct Case: Decodable { let text: String; let ids_special: [Int] }; let bos_id: Int; let cases: [Case] }
+        let dir = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("BackbonesTests/Fixtures/tokenizers/tiny_sp_gguf")
+        let exp = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        let item = try XCTUnwrap(exp.cases.first { $0.text == "The quick brown fox jumps over the lazy dog." })
+        let (status, out, err) = try CLITests.run(["generate", "--llm", dir.appendingPathComponent("model.gguf").path,
+                                                   "--prompt", item.text, "--max-tokens", "4", "--json"])
+        XCTAssertEqual(status, 0, err)
+        let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["prompt_ids"] as? [Int], [exp.bos_id] + item.ids_special)
+        XCTAssertEqual((obj["new_ids"] as? [Int])?.count, 4)
+    }
+
     /// A raw prompt's special-token text is the special token (as in transformers and llama.cpp);
     /// --no-parse-special keeps it as text.
     func testRawPromptParsesSpecialTokens() throws {

@@ -84,6 +84,43 @@ final class ExportTests: XCTestCase {
         XCTAssertTrue(template.contains("<|im_start|>"))
     }
 
+    /// A Qwen 2 decoder (HF directory or GGUF) is written as a Qwen2ForCausalLM text model with its
+    /// q/k/v biases; the tokenizer of a qwen2 GGUF becomes tokenizer.json with Qwen 2's split regex.
+    func testQwen2DecoderIsExportedWithItsBiases() throws {
+        for decoderPath in [LlamaReferenceTests.checkpointPath("qwen2/qwen2-gqa-tied-f32"), LlamaReferenceTests.checkpointPath("qwen2/qwen2-gqa-tied-gguf")] {
+            let base = try VisionLanguageModel(visionDirectory: Self.visionDir, projectorPath: Self.projectorPath, decoderPath: Self.decoderDir)
+            let decoder = try LlamaCheckpoint.load(decoderPath)
+            var config = base.projector.config
+            config.textWidth = decoder.config.hiddenSize
+            config.decoderModel = decoder.name
+            let projector = try Projector(config: config)
+            projector.initialize(seed: 1)
+            let vlm = try VisionLanguageModel(vision: base.vision, preprocessor: base.preprocessor, projector: projector, decoder: decoder)
+            let out = temporary("hf-qwen2-\(decoder.format.rawValue)")
+            try HuggingFaceExport.write(ExportSource(vlm: vlm, visionDirectory: Self.visionDir, decoderPath: decoderPath,
+                                                     projectorPath: Self.projectorPath), to: out)
+            let text = try XCTUnwrap(try json(out + "/config.json")["text_config"] as? [String: Any])
+            XCTAssertEqual(text["model_type"] as? String, "qwen2", decoderPath)
+            XCTAssertEqual(text["use_sliding_window"] as? Bool, false)
+            XCTAssertNil(text["attention_bias"])
+            let file = try SafetensorsFile(path: out + "/model.safetensors")
+            let D = decoder.config.headDim
+            for l in 0..<decoder.config.numLayers {
+                let b = "model.language_model.layers.\(l).self_attn."
+                XCTAssertEqual(file.tensors[b + "q_proj.bias"]?.shape, [decoder.config.numHeads * D])
+                XCTAssertEqual(file.tensors[b + "k_proj.bias"]?.shape, [decoder.config.numKeyValueHeads * D])
+                var bv = [Float](repeating: .nan, count: decoder.config.numKeyValueHeads * D)
+                try file.readFloats(b + "v_proj.bias", into: &bv)
+                XCTAssertEqual(bv, decoder.model.weights.layers[l].bv?.toArray())
+                XCTAssertNil(file.tensors[b + "o_proj.bias"])
+            }
+            let tokenizer = try json(out + "/tokenizer.json")
+            let pre = try XCTUnwrap(tokenizer["pre_tokenizer"] as? [String: Any])
+            let split = try XCTUnwrap((pre["pretokenizers"] as? [[String: Any]])?.first)
+            XCTAssertEqual((split["pattern"] as? [String: Any])?["Regex"] as? String, qwen2SplitPattern, decoderPath)
+        }
+    }
+
     func testLinearProjectorIsExportedAsIdentitySecondLayer() throws {
         let s = try source { $0.kind = .linear }
         let out = temporary("hf-linear")

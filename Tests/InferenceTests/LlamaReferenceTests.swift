@@ -5,11 +5,20 @@ import Inference
 import Kernels
 
 /// The decoder against PyTorch + transformers on tiny seeded checkpoints
-/// (scripts/fixtures/make_llama_fixtures.py), and against itself only where the claim is an
-/// equivalence (KV cache vs full recompute).
+/// (scripts/fixtures/make_llama_fixtures.py; qwen2/ from make_qwen2_fixtures.py, llama-bias/ from
+/// make_llama_bias_fixtures.py), and against itself only where the claim is an equivalence (KV cache
+/// vs full recompute).
 final class LlamaReferenceTests: XCTestCase {
     static let fixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/llama")
-    static let models = ["bpe-gqa-tied-f32", "spm-mha-untied-bf16", "bpe-gqa-tied-gguf", "bpe-gqa-untied-f16"]
+    static let qwen2Fixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/qwen2")
+    static let models = ["bpe-gqa-tied-f32", "spm-mha-untied-bf16", "bpe-gqa-tied-gguf", "bpe-gqa-untied-f16",
+                         "qwen2/qwen2-gqa-tied-f32", "qwen2/qwen2-gqa-untied-bf16", "qwen2/qwen2-gqa-tied-gguf",
+                         "llama-bias/mha-tied-f32", "llama-bias/gguf"]
+
+    /// The folder of a fixture model: a name in Fixtures/llama, or a path under Fixtures ("qwen2/...").
+    static func folder(_ name: String) -> URL {
+        name.contains("/") ? fixtures.deletingLastPathComponent().appendingPathComponent(name) : fixtures.appendingPathComponent(name)
+    }
 
     struct Expected: Decodable {
         struct ScoreItem: Decodable {
@@ -27,12 +36,12 @@ final class LlamaReferenceTests: XCTestCase {
     }
 
     static func expected(_ name: String) throws -> Expected {
-        let data = try Data(contentsOf: fixtures.appendingPathComponent(name).appendingPathComponent("expected.json"))
+        let data = try Data(contentsOf: folder(name).appendingPathComponent("expected.json"))
         return try JSONDecoder().decode(Expected.self, from: data)
     }
 
     static func checkpointPath(_ name: String) -> String {
-        let dir = fixtures.appendingPathComponent(name)
+        let dir = folder(name)
         if name.hasSuffix("gguf") { return dir.appendingPathComponent("model.gguf").path }
         return dir.path
     }
@@ -134,7 +143,7 @@ final class LlamaReferenceTests: XCTestCase {
     }
 
     func testKVCacheDecodeEqualsFullRecompute() throws {
-        for name in ["bpe-gqa-tied-f32", "spm-mha-untied-bf16"] {
+        for name in ["bpe-gqa-tied-f32", "spm-mha-untied-bf16", "qwen2/qwen2-gqa-tied-f32", "llama-bias/gguf"] {
             let exp = try Self.expected(name)
             let ckpt = try LlamaCheckpoint.load(Self.checkpointPath(name))
             let model = ckpt.model, V = model.config.vocabSize

@@ -15,6 +15,10 @@ enum GGUFTokenizerJSON {
         // llama.cpp: digits one by one, then the GPT-2 regex (SmolLM, StarCoder)
         "smollm": ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]],
         "starcoder": ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]],
+        // llama.cpp: Qwen 2's split regex, then bytes (no normalizer: llama.cpp applies none)
+        "qwen2": ["type": "Sequence", "pretokenizers": [
+            ["type": "Split", "pattern": ["Regex": qwen2SplitPattern], "behavior": "Isolated", "invert": false],
+            ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false]]],
     ] }
 
     static func make(ggufPath: String, tokenizer: Tokenizer) throws -> [String: Any] {

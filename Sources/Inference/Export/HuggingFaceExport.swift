@@ -128,6 +128,16 @@ public enum HuggingFaceExport {
             tensors.append((b + "self_attn.k_proj.weight", [Hkv * D, C], .buffer(x.wk)))
             tensors.append((b + "self_attn.v_proj.weight", [Hkv * D, C], .buffer(x.wv)))
             tensors.append((b + "self_attn.o_proj.weight", [C, Hq * D], .buffer(x.wo)))
+            // biases: Qwen 2 has q/k/v ones; a Llama with any bias is written with attention_bias, which
+            // has all four (a missing o_proj bias is written as zeros, adding nothing)
+            if let bq = x.bq, let bk = x.bk, let bv = x.bv {
+                tensors.append((b + "self_attn.q_proj.bias", [Hq * D], .buffer(bq)))
+                tensors.append((b + "self_attn.k_proj.bias", [Hkv * D], .buffer(bk)))
+                tensors.append((b + "self_attn.v_proj.bias", [Hkv * D], .buffer(bv)))
+            }
+            if dc.architecture == .llama && dc.attentionBias != .none {
+                tensors.append((b + "self_attn.o_proj.bias", [C], x.bo.map { Source.buffer($0) } ?? Source.array([Float](repeating: 0, count: C))))
+            }
             tensors.append((b + "post_attention_layernorm.weight", [C], .buffer(x.mlpNorm)))
             tensors.append((b + "mlp.gate_proj.weight", [F, C], .buffer(x.wGate)))
             tensors.append((b + "mlp.up_proj.weight", [F, C], .buffer(x.wUp)))
@@ -151,12 +161,20 @@ public enum HuggingFaceExport {
 
         // MARK: config.json
         var text: [String: Any] = [
-            "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": V + 1, "hidden_size": C,
+            "vocab_size": V + 1, "hidden_size": C,
             "intermediate_size": F, "num_hidden_layers": dc.numLayers, "num_attention_heads": Hq,
             "num_key_value_heads": Hkv, "head_dim": D, "rms_norm_eps": Double(dc.rmsNormEps), "hidden_act": "silu",
             "max_position_embeddings": dc.maxPositions, "tie_word_embeddings": dc.tieWordEmbeddings,
-            "attention_bias": false, "mlp_bias": false, "torch_dtype": "float32",
+            "torch_dtype": "float32",
         ]
+        switch dc.architecture {
+        case .llama:
+            text["model_type"] = "llama"; text["architectures"] = ["LlamaForCausalLM"]
+            text["attention_bias"] = dc.attentionBias != .none; text["mlp_bias"] = false
+        case .qwen2:
+            text["model_type"] = "qwen2"; text["architectures"] = ["Qwen2ForCausalLM"]
+            text["use_sliding_window"] = false
+        }
         var rope: [String: Any] = ["rope_type": "default", "rope_theta": Double(dc.ropeTheta)]
         switch dc.ropeScaling {
         case .none: break
