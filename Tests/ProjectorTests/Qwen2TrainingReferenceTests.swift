@@ -33,29 +33,52 @@ final class Qwen2TrainingReferenceTests: XCTestCase {
         return num / max(den, 1e-12)
     }
 
+    /// The mean loss over the targets and its gradient with respect to the input rows.
+    func lossAndInputGradient(_ model: LlamaModel, _ meta: Meta, _ input: [Float], recompute: Bool) throws -> (Double, [Float]) {
+        let N = meta.segments.reduce(0, +), C = model.config.hiddenSize
+        XCTAssertEqual(input.count, N * C)
+        let targets = meta.targets.map { TargetRow(row: $0[0], target: Int32($0[1])) }
+        let state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: targets.count,
+                                       maxSequence: meta.segments.max()!, recompute: recompute)
+        let (sum, count) = try input.withUnsafeBufferPointer {
+            try model.trainingForward(input: $0.baseAddress!, segments: meta.segments, targets: targets, state: state)
+        }
+        XCTAssertEqual(count, targets.count)
+        var dInput = [Float](repeating: 0, count: N * C)
+        model.trainingBackward(targets: targets, scale: 1 / Float(count), dInput: &dInput, state: state)
+        return (Double(sum) / Double(count), dInput)
+    }
+
     func testInputGradientsMatchPyTorch() throws {
         for (tag, name) in Self.models {
             let (meta, input, grad) = try reference(tag)
             let model = try LlamaCheckpoint.load(Self.fixtures.appendingPathComponent(name).path).model
-            let N = meta.segments.reduce(0, +), C = model.config.hiddenSize
-            XCTAssertEqual(input.count, N * C)
-            let targets = meta.targets.map { TargetRow(row: $0[0], target: Int32($0[1])) }
             for recompute in [false, true] {
-                let state = LlamaTrainingState(config: model.config, maxRows: N, maxTargets: targets.count,
-                                               maxSequence: meta.segments.max()!, recompute: recompute)
-                let (sum, count) = try input.withUnsafeBufferPointer {
-                    try model.trainingForward(input: $0.baseAddress!, segments: meta.segments, targets: targets, state: state)
-                }
-                XCTAssertEqual(count, targets.count)
-                let loss = Double(sum) / Double(count)
-                var dInput = [Float](repeating: 0, count: N * C)
-                model.trainingBackward(targets: targets, scale: 1 / Float(count), dInput: &dInput, state: state)
+                let (loss, dInput) = try lossAndInputGradient(model, meta, input, recompute: recompute)
                 let lossErr = abs(loss - meta.loss) / meta.loss, gradErr = relErr(dInput, grad)
                 print("[qwen2 \(tag)\(recompute ? ", recompute" : "")] loss \(loss) vs PyTorch \(meta.loss): relative error \(lossErr); "
                       + "input gradient max abs error / max |g|: \(gradErr)")
                 XCTAssertLessThanOrEqual(lossErr, 1e-5, tag)
                 XCTAssertLessThanOrEqual(gradErr, 1e-4, tag)
             }
+        }
+    }
+
+    /// The bf16 training products (biases added in float32) against PyTorch's float32: within bf16
+    /// rounding, with TrainingReferenceTests' bounds (loss 1e-2 relative, gradient 3e-2 of max |g|).
+    func testBF16TrainingStaysWithinBF16RoundingOfPyTorch() throws {
+        guard BF16Runtime.available else { throw XCTSkip("bf16 path unavailable: \(BF16Runtime.status)") }
+        for (tag, name) in Self.models {
+            let (meta, input, grad) = try reference(tag)
+            let model = try LlamaCheckpoint.load(Self.fixtures.appendingPathComponent(name).path).model
+            model.trainingPrecision = .bf16
+            XCTAssertEqual(model.trainingPrecision, .bf16)
+            let (loss, dInput) = try lossAndInputGradient(model, meta, input, recompute: false)
+            let lossErr = abs(loss - meta.loss) / meta.loss, gradErr = relErr(dInput, grad)
+            print("[qwen2 \(tag), bf16] loss relative error \(lossErr); input gradient max abs error / max |g|: \(gradErr)")
+            XCTAssertGreaterThan(lossErr, 0, "the bf16 path must actually round")
+            XCTAssertLessThanOrEqual(lossErr, 1e-2, tag)
+            XCTAssertLessThanOrEqual(gradErr, 3e-2, tag)
         }
     }
 
