@@ -157,7 +157,7 @@ final class Qwen2ReferenceTests: XCTestCase {
             let prompt = try TextPrompt.chat([.user(exp.prompt)], checkpoint: ckpt)
             XCTAssertEqual(prompt.ids, exp.chat_prompt_ids, path)
             XCTAssertEqual(prompt.stopIds, Set(try ["<|im_end|>", "<|endoftext|>"].map { try XCTUnwrap(ckpt.tokenizer.id(of: $0)) }), path)
-            guard case .chat(let template) = try PromptStyle.resolve(style: "chat", system: "default", checkpoint: ckpt) else {
+            guard case .chat(let template) = try PromptStyle.resolve(style: .chat, system: "default", checkpoint: ckpt) else {
                 return XCTFail("not a chat style")
             }
             XCTAssertEqual(template, .chatML(defaultSystem: "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."), path)
