@@ -222,6 +222,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if !(rmsNormEps > 0) { throw LlamaError.invalidConfig(key: "rms_norm_eps", reason: "must be positive") }
         if !(ropeTheta > 0) { throw LlamaError.invalidConfig(key: "rope_theta", reason: "must be positive") }
         let limits = [(vocabSize, "vocab_size", 4_000_000), (hiddenSize, "hidden_size", 65536),
+                      (maxPositions, "max_position_embeddings", 1 << 24),
                       (intermediateSize, "intermediate_size", 262_144), (numLayers, "num_hidden_layers", 1024),
                       (numHeads * headDim, "num_attention_heads * head_dim", 65536)]
         for (v, key, limit) in limits where v > limit {

@@ -186,9 +186,15 @@ public final class LlamaModel {
     /// The block weights in bf16 (L x [wq, wk, wv, wo, wGate, wUp, wDown]); built once, on the first
     /// bf16 training step.
     lazy var bf16Layers: [LlamaBF16Layer] = weights.layers.map { LlamaBF16Layer($0, config: config) }
-    /// (P, D/2) rotary tables for positions 0..<config.maxPositions-or-more.
+    /// (P, D/2) rotary tables for positions 0..<ropePositions.
     let ropeCos: [Float], ropeSin: [Float]
+    /// The longest context this model runs: the config's max_position_embeddings, at most
+    /// `maxRopePositions` unless asked for more.
     public let ropePositions: Int
+    /// The rotary tables are made when the model loads, for every position it can run; a config
+    /// may name millions of positions (Llama 4's 10M), which no CPU run here reaches and whose
+    /// tables alone would take gigabytes: by default they stop at 131,072 positions.
+    public static let maxRopePositions = 131_072
 
     /// `ropeFrequencyFactors` (D/2): GGUF files of Llama 3.x carry their rope scaling as a
     /// `rope_freqs` tensor that divides each inverse frequency; nil for everything else.
@@ -196,7 +202,7 @@ public final class LlamaModel {
         try config.validate()
         self.config = config
         self.weights = weights
-        let P = max(ropePositions ?? config.maxPositions, 1)
+        let P = max(ropePositions ?? min(config.maxPositions, LlamaModel.maxRopePositions), 1)
         self.ropePositions = P
         var invFreq = LlamaModel.inverseFrequencies(config)
         if let factors = ropeFrequencyFactors {

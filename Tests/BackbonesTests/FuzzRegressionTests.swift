@@ -44,6 +44,16 @@ final class FuzzRegressionTests: XCTestCase {
         }
     }
 
+    /// A GGUF whose llama.context_length is 4,160,684,032 (found by the gguf harness): the rotary
+    /// tables for that many positions were allocated at load (66 GB); now the length is refused
+    /// (at most 2^24), and tables stop at LlamaModel.maxRopePositions for any long context.
+    func testAHugeContextLengthIsRefusedBeforeAllocating() throws {
+        let path = try scratch(VisionFixtures.url("fuzz/gguf/context-length-4g.gguf"), "input.gguf")
+        XCTAssertThrowsError(try LlamaCheckpoint.load(path)) {
+            XCTAssertTrue("\($0)".contains("max_position_embeddings") && "\($0)".contains("4160684032"), "\($0)")
+        }
+    }
+
     func testONNXFindings() throws {
         for input in try inputs("onnx") { _ = try? ONNXModel.parse(ONNXMappedBytes(copying: try Data(contentsOf: input)), path: input.path) }
     }
