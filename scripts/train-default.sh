@@ -16,6 +16,8 @@
 # planned over 2,000 steps, stopped at step 300 and resumed with --steps 1300, stopped at 450 and
 # resumed data-parallel (mpirun -np 2, 1 thread each: the data order depends on the seed and the
 # step, not on the ranks) with --steps 1600, to the end.
+# Session 6 added stage E from D's best projector: the same split, seed 3, a cosine planned over
+# 3,000 steps and re-planned to 2,200 at step 700, data-parallel (2 ranks) throughout.
 # The stops are part of the recipe (they re-planned the run to fit a session); stop_after below
 # reproduces them. The validation subset val-conv-s1-160 picks the best checkpoint.
 #
@@ -80,7 +82,18 @@ if command -v mpirun >/dev/null; then
 else   # one process computes the same steps (to float summation order), more slowly
   $VLM train "${DCOMMON[@]}" --out "$RUN-D" "${D[@]}" --steps 1600 --resume
 fi
-RUN=$RUN-D; TRAIN=$DATA/train-conv.jsonl
+# stage E (session 6): from D's best, the whole split again with another data order (seed 3), a
+# cosine planned over 3,000 steps and re-planned to 2,200 at step 700, data-parallel throughout
+E=(--lr 5e-4 --warmup 30 --min-lr-ratio 0.05 --eval-every 200 --early-stop 4 --seed 3 --precision auto
+   --init-from "$RUN-D/best-projector.safetensors")
+if command -v mpirun >/dev/null; then
+  PAR=(env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe --bind-to none); ETHREADS=1
+else
+  PAR=(); ETHREADS=2
+fi
+[ -f "$RUN-E/checkpoint.safetensors" ] || stop_after "$RUN-E" 700 "${PAR[@]}" $VLM train "${DCOMMON[@]}" --out "$RUN-E" "${E[@]}" --steps 3000 --threads $ETHREADS
+"${PAR[@]}" $VLM train "${DCOMMON[@]}" --out "$RUN-E" "${E[@]}" --steps 2200 --threads $ETHREADS --resume
+RUN=$RUN-E; TRAIN=$DATA/train-conv.jsonl
 # evaluation: the whole test split, with the untrained projector (200 samples) and kNN baselines
 $VLM eval --data "$DATA/test.jsonl" --projector "$RUN/best-projector.safetensors" --baselines --baseline-limit 200 \
   --train "$TRAIN" --features "$FEATURES" --out "$RUN/eval-test.json"
