@@ -57,11 +57,9 @@ public final class VisionLanguageModel {
         var preprocessor = try ImagePreprocessing.load(directory: visionDirectory)
         if let n = projector.config.imageSize {
             // trained on features at n × n (`--image-size` at precompute): run the encoder there
-            guard n >= vision.config.patchSize, n % vision.config.patchSize == 0 else {
-                throw ProjectorError.badFile(path: projectorPath, reason: "image_size \(n) is not a multiple of the encoder's patch size \(vision.config.patchSize)")
+            do { preprocessor = try vision.squareInput(n, preprocessing: preprocessor) } catch let error as VisionError {
+                throw ProjectorError.badFile(path: projectorPath, reason: "image_size \(n): \(error)")
             }
-            vision.interpolatePositionEmbeddings()
-            preprocessor = preprocessor.squareOutput(n)
         }
         try self.init(vision: vision, preprocessor: preprocessor, projector: projector, decoder: decoder)
     }

@@ -22,12 +22,9 @@ public final class VisionFeatureExtractor {
         model = try VisionCheckpoint.load(directory)
     }
 
-    /// Runs the encoder at `n` × `n` pixels (`--image-size`): the preprocessor's square output of
-    /// that size, the position table interpolated to its grid. The caller checks `n` against the
-    /// patch size.
-    public func useSquareInput(_ n: Int) {
-        model.interpolatePositionEmbeddings()
-        preprocessing = preprocessing.squareOutput(n)
+    /// Runs the encoder at `n` × `n` pixels (`--image-size`; see VisionTransformer.squareInput).
+    public func useSquareInput(_ n: Int) throws {
+        preprocessing = try model.squareInput(n, preprocessing: preprocessing)
     }
 
     /// Features of `paths`, encoded `batchSize` images at a time: (N, T, D) and T.

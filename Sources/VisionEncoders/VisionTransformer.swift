@@ -227,6 +227,18 @@ public final class VisionTransformer {
         if config.interpolation == nil { config.interpolation = .bicubic }
     }
 
+    /// Sets the model up to run at `n` × `n` pixels (`--image-size`, a projector's `image_size`):
+    /// `n` checked against the patch size, the position table interpolated, and `preprocessing`
+    /// returned with that square output.
+    public func squareInput(_ n: Int, preprocessing: ImagePreprocessing) throws -> ImagePreprocessing {
+        let P = config.patchSize
+        guard n >= P, n % P == 0, n <= 4096 else {
+            throw VisionError.inputSize(model: name, reason: "an input of \(n)×\(n) pixels: must be a multiple of the patch size \(P), from \(P) to 4096")
+        }
+        interpolatePositionEmbeddings()
+        return preprocessing.squareOutput(n)
+    }
+
     /// Number of hidden states (`hidden_states` has L + 1 entries).
     public var hiddenStateCount: Int { config.layers + 1 }
 

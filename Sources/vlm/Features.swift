@@ -52,8 +52,7 @@ struct Features: ParsableCommand {
         let start = Date()
         let extractor = try VisionFeatureExtractor(directory: vision)
         if let n = visionOptions.imageSize {
-            try VisionOptions.apply(imageSize: n, to: extractor.model, flag: "--image-size")
-            extractor.useSquareInput(n)
+            try VisionOptions.flagged(n) { try extractor.useSquareInput(n) }
         }
         try compute.apply(to: extractor.model)
         let (tokens, values) = try extractor.features(of: images, layer: layer, batchSize: batchSize)

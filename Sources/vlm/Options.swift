@@ -78,16 +78,12 @@ struct VisionOptions: ParsableArguments {
     func preprocessing(for vit: VisionTransformer, directory: String) throws -> ImagePreprocessing {
         let own = try ImagePreprocessing.load(directory: directory)
         guard let n = imageSize else { return own }
-        try VisionOptions.apply(imageSize: n, to: vit, flag: "--image-size")
-        return own.squareOutput(n)
+        return try VisionOptions.flagged(n) { try vit.squareInput(n, preprocessing: own) }
     }
 
-    static func apply(imageSize n: Int, to vit: VisionTransformer, flag: String) throws {
-        let P = vit.config.patchSize
-        guard n >= P, n % P == 0, n <= 4096 else {
-            throw ValidationError("\(flag) \(n): must be a multiple of the encoder's patch size \(P), from \(P) to 4096")
-        }
-        vit.interpolatePositionEmbeddings()
+    /// `body` with a size error reported against --image-size.
+    static func flagged<T>(_ n: Int, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as VisionError { throw ValidationError("--image-size \(n): \(error)") }
     }
 }
 
