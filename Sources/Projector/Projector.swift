@@ -1,5 +1,6 @@
 // The trainable mapping from vision features to decoder input embeddings (the only weights
-// swift-vlm trains): optional token reduction, then a linear map or LLaVA-1.5's
+// swift-vlm trains): optional token reduction, optional standardisation (per feature vector, or
+// InternVL's LayerNorm over each reduced row), then a linear map or LLaVA-1.5's
 // Linear → GELU → Linear ("mlp2x_gelu"). Forward stores what the backward needs; the backward
 // produces weight gradients (this IS trained) and, for tests, the input gradient.
 //
@@ -41,7 +42,7 @@ public enum TokenReduction: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    var factor: Int {
+    public var factor: Int {
         switch self { case .none: return 1; case .pixelShuffle(let r), .averagePool(let r): return r }
     }
 
@@ -91,10 +92,16 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
     /// The square input size the vision encoder runs at for this projector (`--image-size` at
     /// precompute); nil: the size of the encoder's preprocessor_config.json.
     public var imageSize: Int?
+    /// A LayerNorm over each whole projector input row (after the token reduction, all I values,
+    /// eps `Projector.inputLayerNormEpsilon`) before linear_1, as InternVL's projector (pixel
+    /// shuffle → LayerNorm → MLP). Its scale and shift are not separate parameters: followed by a
+    /// linear map they are equivalent to a rescaling of linear_1's columns and a change of its bias,
+    /// so the exporters write them as 1 and 0.
+    public var inputLayerNorm: Bool = false
 
     enum CodingKeys: String, CodingKey {
         case promptStyle = "prompt_style", systemPrompt = "system_prompt", normalizeFeatures = "normalize_features"
-        case imageSize = "image_size"
+        case imageSize = "image_size", inputLayerNorm = "input_layer_norm"
         case kind = "projector_type", reduction, visionLayer = "vision_layer", prefixTokens = "prefix_tokens"
         case keepPrefixTokens = "keep_prefix_tokens", visionWidth = "vision_width", textWidth = "text_width"
         case visionModel = "vision_model", visionHash = "vision_hash", decoderModel = "decoder_model"
@@ -128,6 +135,7 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
         systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt) ?? "default"
         normalizeFeatures = try c.decodeIfPresent(Bool.self, forKey: .normalizeFeatures) ?? false
         imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
+        inputLayerNorm = try c.decodeIfPresent(Bool.self, forKey: .inputLayerNorm) ?? false
     }
 
     public var tokenReduction: TokenReduction { get throws { try TokenReduction(parsing: reduction) } }
@@ -266,6 +274,66 @@ public final class Projector {
             }
         }
         if config.normalizeFeatures { standardize(out, rows: B * Tq) }
+        if config.inputLayerNorm { Projector.layerNormRows(out, rows: B * Tq, width: I) }
+    }
+
+    /// PyTorch's `nn.LayerNorm(I, eps=1e-5)` default (InternVL's projector norm).
+    public static let inputLayerNormEpsilon = 1e-5
+
+    /// Normalises each I-wide row to zero mean and unit variance (biased variance, as
+    /// `nn.LayerNorm`), sums in Double. Frozen inputs: no backward.
+    static func layerNormRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width I: Int) {
+        for r in 0..<rows {
+            let v = x + r * I
+            var mean = 0.0
+            for d in 0..<I { mean += Double(v[d]) }
+            mean /= Double(I)
+            var variance = 0.0
+            for d in 0..<I { let e = Double(v[d]) - mean; variance += e * e }
+            variance /= Double(I)
+            let inv = 1 / (variance + inputLayerNormEpsilon).squareRoot()
+            for d in 0..<I { v[d] = Float((Double(v[d]) - mean) * inv) }
+        }
+    }
+
+    /// Turns a projector trained without the input LayerNorm into a starting point for one with
+    /// it: when the rows' means and standard deviations are close to `mean` and `std` (measured
+    /// over training features), x ≈ std·LN(x) + mean, so linear_1(x) ≈ (std·W1)·LN(x) + (b1 +
+    /// mean·W1·1). Exact when every row has that mean and deviation.
+    public func foldInputStatistics(mean: Double, std: Double) {
+        let I = inputWidth, C = config.textWidth
+        for o in 0..<C {
+            let row = w1.pointer + o * I
+            var sum = 0.0
+            for i in 0..<I { sum += Double(row[i]) }
+            b1.pointer[o] = Float(Double(b1.pointer[o]) + mean * sum)
+            for i in 0..<I { row[i] = Float(Double(row[i]) * std) }
+        }
+    }
+
+    /// Mean and standard deviation over rows of the per-row mean and standard deviation of
+    /// reduced features (B images, Tv tokens each), before any input LayerNorm: what
+    /// `foldInputStatistics` takes.
+    public func inputRowStatistics(_ features: UnsafePointer<Float>, images B: Int, tokens Tv: Int) throws -> (mean: Double, std: Double) {
+        var plain = config
+        plain.inputLayerNorm = false
+        let p = try Projector(config: plain)
+        let Tq = try outputTokens(forFeatureTokens: Tv), I = inputWidth
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: B * Tq * I)
+        defer { rows.deallocate() }
+        try p.reduce(features, images: B, tokens: Tv, into: rows)
+        var meanSum = 0.0, stdSum = 0.0
+        for r in 0..<(B * Tq) {
+            let v = rows + r * I
+            var m = 0.0
+            for d in 0..<I { m += Double(v[d]) }
+            m /= Double(I)
+            var q = 0.0
+            for d in 0..<I { let e = Double(v[d]) - m; q += e * e }
+            meanSum += m; stdSum += (q / Double(I)).squareRoot()
+        }
+        let n = Double(max(1, B * Tq))
+        return (meanSum / n, stdSum / n)
     }
 
     /// Standardises each Dv-wide feature vector inside the reduced rows (I/Dv vectors per row;

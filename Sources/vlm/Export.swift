@@ -63,6 +63,8 @@ struct Export: ParsableCommand {
             case .noReduction: return "vlm train --reduce none"
             case .noStandardisation: return "vlm train without --normalize-features"
             case .nativeImageSize: return "vlm precompute without --image-size"
+            case .inputLayerNorm: return "vlm train --input-layer-norm"
+            case .noInputLayerNorm: return "vlm train without --input-layer-norm"
             case .mlpProjector: return "vlm train --projector mlp2x_gelu"
             case .hiddenLayer: return "vlm precompute/train --layer -2 (or another hidden-state index)"
             case .prefixTokens: return "vlm train without --keep-prefix-tokens, with a vision model that has a single CLS token (or none)"

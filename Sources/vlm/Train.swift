@@ -52,6 +52,9 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Standardise each vision feature vector before the projector (a LayerNorm without learned scale).")
     var normalizeFeatures = false
 
+    @Flag(name: .long, help: "A LayerNorm over each projector input row after the token reduction, as InternVL's projector (pixel shuffle → LayerNorm → MLP): with --reduce shuffle:R and mlp2x_gelu, exportable to llama.cpp (internvl mmproj) and transformers (InternVL). With --init-from a projector trained without it, the norm is folded in from the training features' row statistics.")
+    var inputLayerNorm = false
+
     @Flag(name: .long, help: "Keep the CLS/register tokens (dropped by default).")
     var keepPrefixTokens = false
 
@@ -170,18 +173,22 @@ struct Train: ParsableCommand {
         fullConfig.promptStyle = prompt
         fullConfig.systemPrompt = system
         fullConfig.normalizeFeatures = normalizeFeatures
+        fullConfig.inputLayerNorm = inputLayerNorm
         fullConfig.imageSize = cache.info.imageSize
         let proj = try Projector(config: fullConfig)
         proj.initialize(seed: seed)
+        var foldNorm = false   // --init-from a projector without the input LayerNorm into a run with it
         if let initFrom, !resume {
             let (start, _) = try Projector.load(initFrom)
             try start.checkCompatible(path: initFrom, visionHash: visionID.hash, visionWidth: cache.info.width,
                                       decoderHash: decoderID.hash, decoderWidth: checkpoint.config.hiddenSize)
             var a = start.config, b = fullConfig
             (a.step, b.step) = (0, 0)
+            foldNorm = !a.inputLayerNorm && b.inputLayerNorm
+            if foldNorm { a.inputLayerNorm = true }
             (a.promptStyle, a.systemPrompt) = (b.promptStyle, b.systemPrompt)   // the prompt may change between runs
             guard a == b, start.params.shapes == proj.params.shapes else {
-                throw CLIError(description: "--init-from \(initFrom): that projector is \(start.config.kind.rawValue), \(start.config.reduction), layer \(start.config.visionLayer), normalize-features \(start.config.normalizeFeatures); this run asks for \(kind.rawValue), \(fullConfig.reduction), layer \(layer), normalize-features \(normalizeFeatures)")
+                throw CLIError(description: "--init-from \(initFrom): that projector is \(start.config.kind.rawValue), \(start.config.reduction), layer \(start.config.visionLayer), normalize-features \(start.config.normalizeFeatures), input-layer-norm \(start.config.inputLayerNorm); this run asks for \(kind.rawValue), \(fullConfig.reduction), layer \(layer), normalize-features \(normalizeFeatures), input-layer-norm \(inputLayerNorm)")
             }
             for i in proj.params.values.indices {
                 proj.params.values[i].pointer.update(from: start.params.values[i].pointer, count: proj.params.values[i].count)
@@ -197,6 +204,21 @@ struct Train: ParsableCommand {
         let valSamples = try val.map { try Dataset.load($0) } ?? []
         let trainHashes = try trainSamples.map { try contentHash(ofFile: $0.image) }
         let valHashes = try valSamples.map { try contentHash(ofFile: $0.image) }
+        if foldNorm {
+            // the first 256 distinct training images (in file order: the same on every rank)
+            var seen = Set<String>(), picked: [(hash: String, image: String)] = []
+            for (s, h) in zip(trainSamples, trainHashes) where picked.count < 256 && seen.insert(h).inserted { picked.append((h, s.image)) }
+            let Tv = cache.info.tokens, Dv = cache.info.width
+            var features = [Float](repeating: 0, count: picked.count * Tv * Dv)
+            try features.withUnsafeMutableBufferPointer { buf in
+                for (i, p) in picked.enumerated() { try cache.read(hash: p.hash, image: p.image, into: buf.baseAddress! + i * Tv * Dv) }
+            }
+            let stats = try features.withUnsafeBufferPointer {
+                try proj.inputRowStatistics($0.baseAddress!, images: picked.count, tokens: Tv)
+            }
+            proj.foldInputStatistics(mean: stats.mean, std: stats.std)
+            printError(String(format: "input LayerNorm folded into linear_1 from the rows of %d training images: mean %.4f, standard deviation %.4f", picked.count, stats.mean, stats.std))
+        }
         // a batch larger than the data only repeats samples (and sizes buffers for them): bound it
         let batch = min(self.batch, trainSamples.count)
         if batch < self.batch { printError("note: --batch \(self.batch) is more than the \(trainSamples.count) training samples; using --batch \(batch)") }

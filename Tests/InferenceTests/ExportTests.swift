@@ -165,6 +165,38 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(folded, (0..<(32 * 32)).map { wo[$0] * ls[$0 / 32] })
     }
 
+    func testMMProjInternVLExportForTheInputLayerNormProjector() throws {
+        let s = try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true }
+        let out = temporary("mmproj-internvl.gguf")
+        let summary = try MMProjExport.write(s, to: out)
+        XCTAssertEqual(summary.projectorType, "internvl")
+        let g = try GGUFFile(path: out)
+        XCTAssertEqual(try g.string("clip.projector_type"), "internvl")
+        XCTAssertEqual(try g.int("clip.vision.projector.scale_factor"), 2)
+        XCTAssertEqual(try g.int("clip.vision.preproc_min_tiles"), 1)
+        XCTAssertEqual(try g.int("clip.vision.preproc_max_tiles"), 1)
+        XCTAssertNil(g.tensors["mm.2.weight"])
+        let I = 4 * 32, C = s.vlm.model.config.hiddenSize
+        var gamma = [Float](repeating: .nan, count: I), beta = [Float](repeating: .nan, count: I)
+        try g.readFloats("mm.0.weight", into: &gamma)
+        try g.readFloats("mm.0.bias", into: &beta)
+        XCTAssertEqual(gamma, [Float](repeating: 1, count: I), "the norm's scale is folded into linear_1")
+        XCTAssertEqual(beta, [Float](repeating: 0, count: I))
+        let proj = Dictionary(uniqueKeysWithValues: s.vlm.projector.namedTensors.map { ($0.name, $0.values) })
+        var w1 = [Float](repeating: .nan, count: C * I), w2 = [Float](repeating: .nan, count: C * C)
+        try g.readFloats("mm.1.weight", into: &w1)
+        try g.readFloats("mm.3.weight", into: &w2)
+        XCTAssertEqual(w1, proj["multi_modal_projector.linear_1.weight"])
+        XCTAssertEqual(w2, proj["multi_modal_projector.linear_2.weight"])
+        // the internvl graph appends CLS after the patches: its position row moves to the end
+        let hf = Dictionary(uniqueKeysWithValues: s.vlm.vision.huggingFaceTensors().map { ($0.name, $0.values) })
+        let table = try XCTUnwrap(hf["embeddings.position_embeddings"])
+        var written = [Float](repeating: .nan, count: 17 * 32)
+        try g.readFloats("v.position_embd.weight", into: &written)
+        XCTAssertEqual(Array(written[(16 * 32)...]), Array(table[..<32]), "CLS row last")
+        XCTAssertEqual(Array(written[..<(16 * 32)]), Array(table[32..<(17 * 32)]), "patch rows first, in order")
+    }
+
     func testGGUFWriterRoundTrip() throws {
         var w = GGUFWriter()
         w.set("a.string", .string("héllo"))
@@ -213,8 +245,12 @@ final class ExportTests: XCTestCase {
 
     func testEveryUnrepresentableCombinationIsRefused() throws {
         assertRefused(try source(), hf: nil, mmproj: nil)
-        assertRefused(try source { $0.reduction = "shuffle:2" }, hf: [.noReduction], mmproj: [.noReduction])
+        assertRefused(try source { $0.reduction = "shuffle:2" }, hf: [.noReduction], mmproj: [.inputLayerNorm])
         assertRefused(try source { $0.reduction = "pool:2" }, hf: [.noReduction], mmproj: [.noReduction])
+        // InternVL's layout (pixel shuffle → LayerNorm → MLP): llama.cpp's internvl; Llava has no such norm
+        assertRefused(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true }, hf: [.noInputLayerNorm], mmproj: nil)
+        assertRefused(try source { $0.inputLayerNorm = true }, hf: [.noInputLayerNorm], mmproj: nil)
+        assertRefused(try source { $0.reduction = "pool:2"; $0.inputLayerNorm = true }, hf: [.noInputLayerNorm], mmproj: [.pixelShuffle])
         assertRefused(try source { $0.normalizeFeatures = true }, hf: [.noStandardisation], mmproj: [.noStandardisation])
         assertRefused(try source { $0.kind = .linear }, hf: nil, mmproj: [.mlpProjector])
         assertRefused(try source { $0.visionLayer = "final" }, hf: [.hiddenLayer], mmproj: nil)
@@ -222,8 +258,10 @@ final class ExportTests: XCTestCase {
         assertRefused(try source { $0.keepPrefixTokens = true }, hf: nil, mmproj: [.prefixTokens])
         // features at another input size (--image-size): mmproj writes the interpolated table and that size
         assertRefused(try source { $0.imageSize = 35 }, hf: [.nativeImageSize], mmproj: nil)
-        // the shipped default's recipe: DINOv2 layer -2, standardised, pixel shuffle, mlp2x_gelu
-        assertRefused(try source { $0.reduction = "shuffle:2"; $0.normalizeFeatures = true }, hf: [.noReduction], mmproj: [.noReduction])
+        // standardised features and pixel shuffle: each is refused by its own requirement
+        assertRefused(try source { $0.reduction = "shuffle:2"; $0.normalizeFeatures = true }, hf: [.noReduction], mmproj: [.inputLayerNorm])
+        // the shipped default's recipe (DINOv2 layer -2, pixel shuffle 4, mlp2x_gelu, no norm)
+        assertRefused(try source { $0.reduction = "shuffle:4" }, hf: [.noReduction], mmproj: [.inputLayerNorm])
     }
 
     // MARK: import

@@ -177,3 +177,78 @@ final class FeatureNormalizationTests: XCTestCase {
         XCTAssertEqual(out[4], -1.3416, accuracy: 1e-3)
     }
 }
+
+/// The input LayerNorm (`--input-layer-norm`) and the fold that starts such a projector from one
+/// trained without it. The LayerNorm itself is checked against transformers' InternVL projector in
+/// TrainingReferenceTests.
+final class InputLayerNormTests: XCTestCase {
+    func config(layerNorm: Bool) -> ProjectorConfig {
+        var c = ProjectorConfig(kind: .mlp2xGelu, reduction: "shuffle:2", visionLayer: "-2", prefixTokens: 1, keepPrefixTokens: false,
+                                visionWidth: 6, textWidth: 5, visionModel: "v", visionHash: "0", decoderModel: "d", decoderHash: "0", step: 0)
+        c.inputLayerNorm = layerNorm
+        return c
+    }
+
+    /// 3 images of CLS + a 4x4 grid of width-6 features whose reduced rows (24 values each) all
+    /// have mean `m` and standard deviation `s`.
+    func features(m: Float, s: Float) throws -> [Float] {
+        var rng = SystemRandomNumberGenerator()
+        var raw = (0..<(3 * 17 * 6)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let plain = try Projector(config: config(layerNorm: false))
+        var rows = [Float](repeating: 0, count: 3 * 4 * 24)
+        try plain.reduce(raw, images: 3, tokens: 17, into: &rows)
+        // rescale each patch token so that every reduced row has mean m, deviation s: normalise rows, then map back
+        for b in 0..<3 {
+            for i in 0..<2 { for j in 0..<2 {
+                let row = Array(rows[((b * 4 + i * 2 + j) * 24)..<((b * 4 + i * 2 + j + 1) * 24)])
+                let mean = row.reduce(0, +) / 24
+                let sd = (row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 24).squareRoot()
+                for di in 0..<2 { for dj in 0..<2 {
+                    let t = 1 + (i * 2 + di) * 4 + (j * 2 + dj)
+                    for d in 0..<6 { let k = (b * 17 + t) * 6 + d; raw[k] = (raw[k] - mean) / sd * s + m }
+                } }
+            } }
+        }
+        return raw
+    }
+
+    func testRowsAreNormalisedOverTheWholeReducedRow() throws {
+        let p = try Projector(config: config(layerNorm: true))
+        let x = try features(m: 3, s: 0.5)
+        var out = [Float](repeating: 0, count: 3 * 4 * 24)
+        try p.reduce(x, images: 3, tokens: 17, into: &out)
+        for r in 0..<12 {
+            let v = out[(r * 24)..<((r + 1) * 24)]
+            let mean = v.reduce(0, +) / 24
+            let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 24
+            XCTAssertEqual(mean, 0, accuracy: 1e-5)
+            XCTAssertEqual(variance, 0.25 / (0.25 + 1e-5), accuracy: 1e-4)   // eps 1e-5 inside the root
+        }
+    }
+
+    func testFoldedProjectorEqualsTheOriginalOnRowsWithTheMeasuredStatistics() throws {
+        let x = try features(m: -0.7, s: 2.5)
+        let plain = try Projector(config: config(layerNorm: false))
+        plain.initialize(seed: 4)
+        let normed = try Projector(config: config(layerNorm: true))
+        for i in plain.params.values.indices {
+            normed.params.values[i].pointer.update(from: plain.params.values[i].pointer, count: plain.params.values[i].count)
+        }
+        let stats = try x.withUnsafeBufferPointer { try normed.inputRowStatistics($0.baseAddress!, images: 3, tokens: 17) }
+        XCTAssertEqual(stats.mean, -0.7, accuracy: 1e-5)
+        XCTAssertEqual(stats.std, 2.5, accuracy: 1e-4)
+        normed.foldInputStatistics(mean: stats.mean, std: stats.std)
+        func run(_ p: Projector) throws -> [Float] {
+            var rows = [Float](repeating: 0, count: 12 * 24), out = [Float](repeating: 0, count: 12 * 5)
+            try p.reduce(x, images: 3, tokens: 17, into: &rows)
+            p.forward(rows, rows: 12, into: &out, activations: p.makeActivations(rows: 12))
+            return out
+        }
+        let a = try run(plain), b = try run(normed)
+        let err = zip(a, b).map { abs($0 - $1) }.max()!
+        print("folded input LayerNorm: max |difference| \(err) over \(a.count) outputs")
+        // exact up to the norm's eps (1e-5 against a variance of 6.25) and float rounding
+        XCTAssertLessThan(err, 1e-4)
+        XCTAssertGreaterThan(a.map(abs).max()!, 0.1, "the outputs are not trivially zero")
+    }
+}

@@ -13,7 +13,7 @@ final class TrainingReferenceTests: XCTestCase {
 
     struct Meta: Decodable {
         let prefixes: [[Int]], suffixes: [[Int]], suffix_targets: [[Int]]
-        let mlp_loss: Double, mlp_step_losses: [Double], mlp_final_loss: Double, linear_loss: Double
+        let mlp_loss: Double, mlp_step_losses: [Double], mlp_final_loss: Double, linear_loss: Double, internvl_loss: Double
     }
     nonisolated(unsafe) static var decoder: LlamaCheckpoint?
     func model() throws -> LlamaModel {
@@ -29,10 +29,11 @@ final class TrainingReferenceTests: XCTestCase {
         return out
     }
 
-    func projector(kind: ProjectorKind, reduction: String, prefix: String, from f: SafetensorsFile) throws -> Projector {
-        let config = ProjectorConfig(kind: kind, reduction: reduction, visionLayer: "-2", prefixTokens: 1, keepPrefixTokens: false,
+    func projector(kind: ProjectorKind, reduction: String, prefix: String, layerNorm: Bool = false, from f: SafetensorsFile) throws -> Projector {
+        var config = ProjectorConfig(kind: kind, reduction: reduction, visionLayer: "-2", prefixTokens: 1, keepPrefixTokens: false,
                                      visionWidth: 8, textWidth: 32, visionModel: "fixture", visionHash: "0",
                                      decoderModel: "bpe-gqa-tied-f32", decoderHash: "0", step: 0)
+        config.inputLayerNorm = layerNorm
         let p = try Projector(config: config)
         for (i, name) in p.params.names.enumerated() {
             let short = name.replacingOccurrences(of: "multi_modal_projector.", with: "")
@@ -76,9 +77,11 @@ final class TrainingReferenceTests: XCTestCase {
 
     func testLossAndProjectorGradientsMatchPyTorch() throws {
         let f = try tensors(), m = try meta()
+        // internvl: transformers' InternVL projector (its pixel shuffle, LayerNorm at scale 1 / shift 0, MLP)
         for (kind, reduction, prefix, expectedLoss) in [(ProjectorKind.mlp2xGelu, "shuffle:2", "mlp", m.mlp_loss),
-                                                         (ProjectorKind.linear, "pool:2", "linear", m.linear_loss)] {
-            let p = try projector(kind: kind, reduction: reduction, prefix: prefix + ".init.", from: f)
+                                                         (ProjectorKind.linear, "pool:2", "linear", m.linear_loss),
+                                                         (ProjectorKind.mlp2xGelu, "shuffle:2", "internvl", m.internvl_loss)] {
+            let p = try projector(kind: kind, reduction: reduction, prefix: prefix + ".init.", layerNorm: prefix == "internvl", from: f)
             let (cache, items) = try items(in: try tempDir("grad"))
             let trainer = try Trainer(model: try model(), projector: p, cache: cache, items: items,
                                       settings: TrainingSettings(steps: 1, batch: 3, saveEvery: 0), runDirectory: try tempDir("run").path, dataPath: "fixture")

@@ -26,6 +26,10 @@ public enum ExportRequirement: String, Sendable, Equatable, CaseIterable {
     case decoder
     /// Features computed at the vision checkpoint's own input size (no `image_size` override).
     case nativeImageSize
+    /// A LayerNorm over each reduced row before the MLP (InternVL's projector).
+    case inputLayerNorm
+    /// No LayerNorm over the reduced rows (the LLaVA layout has none).
+    case noInputLayerNorm
 }
 
 /// Errors of the exporters.

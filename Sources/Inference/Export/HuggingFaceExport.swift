@@ -31,6 +31,9 @@ public enum HuggingFaceExport {
     public static func check(_ s: ExportSource) throws {
         let p = s.projectorConfig, v = s.visionConfig
         let reduction = try p.tokenReduction
+        if p.inputLayerNorm {
+            throw ExportError.unrepresentable(format: format, missing: "Llava has no LayerNorm before its projector (this projector has the input LayerNorm of InternVL's layout; transformers' InternVLForConditionalGeneration is not written by this exporter)", needs: [.noInputLayerNorm])
+        }
         if reduction != .none {
             throw ExportError.unrepresentable(format: format, missing: "Llava has no token reduction (this projector uses \(reduction)); every patch token becomes one image row", needs: [.noReduction])
         }

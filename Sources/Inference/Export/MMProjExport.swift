@@ -1,6 +1,7 @@
 // `vlm export --format gguf-mmproj`: an mmproj GGUF for llama.cpp's libmtmd (`llama-mtmd-cli`,
 // `llama-server --mmproj`), read by tools/mtmd/clip.cpp: the vision tower as `v.*`, the projector
-// as `mm.*`, `clip.*` metadata, projector type "mlp" (LLaVA-1.5's Linear → GELU → Linear).
+// as `mm.*`, `clip.*` metadata, projector type "mlp" (LLaVA-1.5's Linear → GELU → Linear), or
+// "internvl" for a projector with the input LayerNorm (pixel shuffle → LayerNorm → MLP).
 //
 // clip.cpp's llava graph (models/llava.cpp), which "mlp" runs: patch conv (+ bias) → [+ CLS] →
 // + position table (as stored: written here already interpolated to the export's grid) → [pre_ln]
@@ -10,6 +11,14 @@
 // after mm.0 (so a linear projector has no exact form). The ViT MLP's activation is GELU in its
 // tanh form (clip.use_gelu) or quick GELU: an erf-GELU tower (DINOv2) runs with the tanh form
 // there, a documented approximation (|Δ| < 5e-4 per activation).
+//
+// clip.cpp's internvl graph (models/internvl.cpp): patch conv → [patches, CLS] (the CLS row LAST, so
+// the position table is written with its CLS row moved to the end) → + position table → [pre_ln] →
+// the n encoder layers (layer scale as ls1/ls2 or folded; folded here, as for "mlp") → drop CLS →
+// pixel shuffle by `clip.vision.projector.scale_factor` (the same token order and (dy, dx, channel)
+// order as swift-vlm's) → LayerNorm mm.0 (eps 1e-5; written as weight 1, bias 0: swift-vlm folds
+// the norm's scale and shift into linear_1) → mm.1 → GELU → mm.3. It needs a CLS token. Tiling is
+// switched off (preproc_min_tiles = preproc_max_tiles = 1): one image, one tile.
 //
 // Legend: C decoder width, Dv vision width, L vision layers, G patch grid side.
 
@@ -34,12 +43,22 @@ public enum MMProjExport {
     public static func check(_ s: ExportSource) throws {
         let p = s.projectorConfig, v = s.visionConfig
         let reduction = try p.tokenReduction
-        switch reduction {
-        case .none: break
-        case .pixelShuffle(let r):
-            throw ExportError.unrepresentable(format: format, missing: "pixel shuffle \(r) followed by \(p.kind.rawValue): clip.cpp's pixel-shuffle projectors are idefics3 (SigLIP tower, shuffle then one bias-free linear layer) and internvl (InternViT tower with CLS, shuffle then LayerNorm → Linear → GELU → Linear); neither is a shuffle followed by this swift-vlm projector", needs: [.noReduction])
-        case .averagePool(let r):
-            throw ExportError.unrepresentable(format: format, missing: "average pooling \(r): clip.cpp has no pooling before an MLP projector", needs: [.noReduction])
+        if p.inputLayerNorm {
+            // the internvl graph: pixel shuffle (1 = none) → LayerNorm → MLP
+            if case .averagePool(let r) = reduction {
+                throw ExportError.unrepresentable(format: format, missing: "average pooling \(r): clip.cpp's internvl projector reduces by pixel shuffle", needs: [.pixelShuffle])
+            }
+            if !v.classToken {
+                throw ExportError.unrepresentable(format: format, missing: "clip.cpp's internvl graph (the one with a LayerNorm before the MLP) appends a CLS token, and this vision tower has none", needs: [.visionTower, .noInputLayerNorm])
+            }
+        } else {
+            switch reduction {
+            case .none: break
+            case .pixelShuffle(let r):
+                throw ExportError.unrepresentable(format: format, missing: "pixel shuffle \(r) followed by \(p.kind.rawValue) without a LayerNorm: clip.cpp's pixel-shuffle projectors are idefics3 (SigLIP tower, shuffle then one bias-free linear layer) and internvl (shuffle then LayerNorm → Linear → GELU → Linear)", needs: [.inputLayerNorm])
+            case .averagePool(let r):
+                throw ExportError.unrepresentable(format: format, missing: "average pooling \(r): clip.cpp has no pooling before an MLP projector", needs: [.noReduction])
+            }
         }
         if p.normalizeFeatures {
             throw ExportError.unrepresentable(format: format, missing: "clip.cpp's mlp projector has no per-token feature standardisation, and a standardisation cannot be folded into mm.0", needs: [.noStandardisation])
@@ -85,6 +104,8 @@ public enum MMProjExport {
         let depth = try s.featureDepth(format: format)
         let size = try imageSize(s)
         let grid = size / v.patchSize
+        let internvl = p.inputLayerNorm
+        let type = internvl ? "internvl" : "mlp"
         var approximations: [String] = []
         var g = GGUFWriter()
         g.set("general.architecture", .string("clip"))
@@ -94,7 +115,12 @@ public enum MMProjExport {
         g.set("clip.has_vision_encoder", .bool(true))
         g.set("clip.has_text_encoder", .bool(false))
         g.set("clip.has_llava_projector", .bool(true))
-        g.set("clip.projector_type", .string("mlp"))
+        g.set("clip.projector_type", .string(type))
+        if internvl {
+            g.set("clip.vision.projector.scale_factor", .uint32(UInt32(try p.tokenReduction.factor)))
+            g.set("clip.vision.preproc_min_tiles", .uint32(1))
+            g.set("clip.vision.preproc_max_tiles", .uint32(1))
+        }
         switch v.activation {
         case .geluTanh: g.set("clip.use_gelu", .bool(true))
         case .geluErf:
@@ -117,19 +143,31 @@ public enum MMProjExport {
         g.set("clip.vision.image_std", .float32Array(pre.std ?? [1, 1, 1]))
 
         var count = 0
-        for t in try vlm.vision.ggmlTensors(layers: depth.layers, grid: grid, finalNorm: depth.finalNorm) {
+        for var t in try vlm.vision.ggmlTensors(layers: depth.layers, grid: grid, finalNorm: depth.finalNorm) {
+            if internvl && t.name == "v.position_embd.weight" {
+                // [CLS, patches] → [patches, CLS]: the internvl graph appends the CLS row
+                let C = t.shape[1]
+                t.values = Array(t.values[C...]) + Array(t.values[..<C])
+            }
             // norms, biases and embeddings stay F32 (as llama.cpp's converters keep 1-D tensors)
             g.add(t.name, shape: t.shape, values: t.values, dtype: t.shape.count >= 2 && t.name != "v.position_embd.weight" ? dtype : .f32)
             count += 1
         }
-        let names = ["multi_modal_projector.linear_1.weight": "mm.0.weight", "multi_modal_projector.linear_1.bias": "mm.0.bias",
-                     "multi_modal_projector.linear_2.weight": "mm.2.weight", "multi_modal_projector.linear_2.bias": "mm.2.bias"]
+        if internvl {
+            let I = try p.inputWidth
+            g.add("mm.0.weight", shape: [I], values: [Float](repeating: 1, count: I), dtype: .f32)
+            g.add("mm.0.bias", shape: [I], values: [Float](repeating: 0, count: I), dtype: .f32)
+            count += 2
+        }
+        let (first, second) = internvl ? ("mm.1", "mm.3") : ("mm.0", "mm.2")
+        let names = ["multi_modal_projector.linear_1.weight": first + ".weight", "multi_modal_projector.linear_1.bias": first + ".bias",
+                     "multi_modal_projector.linear_2.weight": second + ".weight", "multi_modal_projector.linear_2.bias": second + ".bias"]
         for t in vlm.projector.namedTensors {
             guard let n = names[t.name] else { throw ExportError.badInput(path: s.projectorPath, reason: "unexpected projector tensor \(t.name)") }
             g.add(n, shape: t.shape, values: t.values, dtype: t.shape.count >= 2 ? dtype : .f32)
             count += 1
         }
         do { try g.write(to: out) } catch { throw ExportError.cannotWrite(path: out, reason: "\(error)") }
-        return Summary(projectorType: "mlp", layers: depth.layers, imageSize: size, tensors: count, approximations: approximations)
+        return Summary(projectorType: type, layers: depth.layers, imageSize: size, tensors: count, approximations: approximations)
     }
 }
