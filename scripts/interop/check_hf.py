@@ -53,10 +53,11 @@ processor = AutoProcessor.from_pretrained(out)
 
 def vlm_text(path):
     if a.question:
-        cmd = [a.vlm, "ask", path, a.question, "--max-tokens", str(a.max_tokens), "--temperature", "0"] + common
+        # --precision fp32: the reference arithmetic (auto may run the ViT's products in bf16)
+        cmd = [a.vlm, "ask", path, a.question, "--max-tokens", str(a.max_tokens), "--temperature", "0", "--precision", "fp32"] + common
         r = subprocess.run(cmd, capture_output=True, text=True)
         return r.stdout.strip(), r
-    cmd = [a.vlm, "caption", path, "--json", "--max-tokens", str(a.max_tokens), "--temperature", "0"] + common
+    cmd = [a.vlm, "caption", path, "--json", "--max-tokens", str(a.max_tokens), "--temperature", "0", "--precision", "fp32"] + common
     r = subprocess.run(cmd, capture_output=True, text=True)
     return (json.loads(r.stdout.strip().splitlines()[-1])["caption"] if r.returncode == 0 else None), r
 

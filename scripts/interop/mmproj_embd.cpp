@@ -16,6 +16,8 @@ int main(int argc, char ** argv) {
     if (!model) { fprintf(stderr, "cannot load %s\n", argv[1]); return 1; }
     mtmd_context_params p = mtmd_context_params_default();
     p.use_gpu = false; p.n_threads = 2; p.print_timings = false; p.warmup = false;
+    // flash attention (on by default where supported) casts K and V to F16: keep the vision attention in F32
+    p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     mtmd_context * ctx = mtmd_init_from_file(argv[2], model, p);
     if (!ctx) { fprintf(stderr, "cannot load %s\n", argv[2]); return 1; }
     mtmd_helper_bitmap_wrapper bw = mtmd_helper_bitmap_init_from_file(ctx, argv[3], false, mtmd_helper_init_opt_default());

@@ -2,9 +2,11 @@
   dinov2  Tests/InferenceTests/Fixtures/llava (2-layer DINOv2 with layer scale, CLS) + its projector
   clip    Tests/BackbonesTests/Fixtures/vit/clip_vision (3 layers, quick_gelu, CLS, pre-norm) + a seeded projector
   siglip  Tests/BackbonesTests/Fixtures/vit/siglip (2 layers, gelu tanh, no CLS, patch bias) + a seeded projector
+  dinov2-internvl, clip-internvl  the same towers with a seeded InternVL-layout projector (pixel
+          shuffle 2, the input LayerNorm, mlp2x_gelu: `vlm train --reduce shuffle:2 --input-layer-norm`)
 all with the tiny Llama decoder (Tests/InferenceTests/Fixtures/llama/bpe-gqa-tied-f32, or its GGUF).
-The seeded projectors are mlp2x_gelu, reduction none, hidden state -2, CLS dropped, with the content
-hashes swift-vlm computes (Sources/WeightFormats/ContentHash.swift), so `vlm` accepts them."""
+The seeded projectors are mlp2x_gelu, hidden state -2, CLS dropped, with the content hashes
+swift-vlm computes (Sources/WeightFormats/ContentHash.swift), so `vlm` accepts them."""
 import json, os, shutil
 import numpy as np
 from PIL import Image
@@ -29,21 +31,30 @@ def identity(path):
     combined = "".join(n + ":" + fnv(open(os.path.join(path, n), "rb").read()) + ";" for n in names)
     return os.path.basename(os.path.normpath(path)), fnv(combined.encode())
 
-def projector(path, vision, decoder, prefix, dv, c, seed):
+def projector(path, vision, decoder, prefix, dv, c, seed, shuffle=1):
     rng = np.random.default_rng(seed)
-    t = {"multi_modal_projector.linear_1.weight": (0.3 * rng.standard_normal((c, dv))).astype(np.float32),
+    i = dv * shuffle * shuffle
+    t = {"multi_modal_projector.linear_1.weight": (0.3 * rng.standard_normal((c, i))).astype(np.float32),
          "multi_modal_projector.linear_1.bias": (0.1 * rng.standard_normal(c)).astype(np.float32),
          "multi_modal_projector.linear_2.weight": (0.3 * rng.standard_normal((c, c))).astype(np.float32),
          "multi_modal_projector.linear_2.bias": (0.1 * rng.standard_normal(c)).astype(np.float32)}
     vid, did = identity(vision), identity(decoder)
-    config = {"projector_type": "mlp2x_gelu", "reduction": "none", "vision_layer": "-2", "prefix_tokens": prefix,
+    config = {"projector_type": "mlp2x_gelu", "reduction": "none" if shuffle == 1 else f"shuffle:{shuffle}", "vision_layer": "-2", "prefix_tokens": prefix,
               "keep_prefix_tokens": False, "vision_width": dv, "text_width": c, "vision_model": vid[0], "vision_hash": vid[1],
               "decoder_model": did[0], "decoder_hash": did[1], "step": 0}
+    if shuffle > 1: config["input_layer_norm"] = True
     save_file(t, path, metadata={"swift_vlm.projector_config": json.dumps(config, sort_keys=True), "format": "pt"})
 
 def make(name, tmp, decoder=DECODER, images=3):
     """Returns (vision_dir, decoder, projector_path, [image paths], image size)."""
     os.makedirs(tmp, exist_ok=True)
+    if name.endswith("-internvl"):
+        base = name[: -len("-internvl")]
+        vision, decoder, _, paths, size = make(base, tmp, decoder, images)
+        proj = os.path.join(tmp, name + "-projector.safetensors")
+        dv = json.load(open(os.path.join(vision, "config.json")))["hidden_size"]
+        projector(proj, vision, decoder, 1, dv, 32, 7 if base == "dinov2" else 8, shuffle=2)
+        return vision, decoder, proj, paths, size
     if name == "dinov2":
         vision, proj, size = os.path.join(IFIX, "llava", "vision"), os.path.join(IFIX, "llava", "projector.safetensors"), 28
         if decoder != DECODER:
