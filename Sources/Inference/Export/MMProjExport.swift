@@ -16,8 +16,8 @@
 // the position table is written with its CLS row moved to the end) → + position table → [pre_ln] →
 // the n encoder layers (layer scale as ls1/ls2 or folded; folded here, as for "mlp") → drop CLS →
 // pixel shuffle by `clip.vision.projector.scale_factor` (the same token order and (dy, dx, channel)
-// order as swift-vlm's) → LayerNorm mm.0 (eps 1e-5; written as weight 1, bias 0: swift-vlm folds
-// the norm's scale and shift into linear_1) → mm.1 → GELU → mm.3. It needs a CLS token. Tiling is
+// order as swift-vlm's) → LayerNorm mm.model.mlp.0 (eps 1e-5; written as weight 1, bias 0: swift-vlm
+// folds the norm's scale and shift into linear_1) → mm.model.mlp.1 → GELU → mm.model.mlp.3. It needs a CLS token. Tiling is
 // switched off (preproc_min_tiles = preproc_max_tiles = 1): one image, one tile.
 //
 // Legend: C decoder width, Dv vision width, L vision layers, G patch grid side.
@@ -129,6 +129,10 @@ public enum MMProjExport {
         case .quickGelu: g.set("clip.use_gelu", .bool(false))
         }
         approximations.append("the projector's erf GELU runs as llama.cpp's ggml_gelu (tanh form)")
+        if !internvl && v.classToken {
+            // measured with scripts/interop/check_mmproj.py: rows shifted by one patch, differences of the rows' own size
+            approximations.append("llama.cpp's llava graph puts the CLS row after the patches but still adds the position rows and drops the first row as if it came first (llama.cpp issue 25814, fix proposed in PR 25844): until a build has that fix, a CLS tower's image rows come out shifted by one patch there. This file is written in the layout the fixed graph reads")
+        }
         g.set("clip.vision.image_size", .uint32(UInt32(size)))
         g.set("clip.vision.patch_size", .uint32(UInt32(v.patchSize)))
         g.set("clip.vision.embedding_length", .uint32(UInt32(v.width)))
@@ -155,11 +159,11 @@ public enum MMProjExport {
         }
         if internvl {
             let I = try p.inputWidth
-            g.add("mm.0.weight", shape: [I], values: [Float](repeating: 1, count: I), dtype: .f32)
-            g.add("mm.0.bias", shape: [I], values: [Float](repeating: 0, count: I), dtype: .f32)
+            g.add("mm.model.mlp.0.weight", shape: [I], values: [Float](repeating: 1, count: I), dtype: .f32)
+            g.add("mm.model.mlp.0.bias", shape: [I], values: [Float](repeating: 0, count: I), dtype: .f32)
             count += 2
         }
-        let (first, second) = internvl ? ("mm.1", "mm.3") : ("mm.0", "mm.2")
+        let (first, second) = internvl ? ("mm.model.mlp.1", "mm.model.mlp.3") : ("mm.0", "mm.2")
         let names = ["multi_modal_projector.linear_1.weight": first + ".weight", "multi_modal_projector.linear_1.bias": first + ".bias",
                      "multi_modal_projector.linear_2.weight": second + ".weight", "multi_modal_projector.linear_2.bias": second + ".bias"]
         for t in vlm.projector.namedTensors {
