@@ -13,11 +13,22 @@ import PackageDescription
 // parses untrusted bytes (weight files, configs, tokenizers, images, datasets, checkpoints) and
 // everything above it keeps the checks (-O), so a missed check traps instead of reading wild
 // memory. Load times with checks on are in README.md (Reliability).
+//
+// `-target-cpu haswell` names an x86 CPU, so it is given only where the manifest itself runs on
+// x86-64 (`#if arch` in a manifest tests the machine that builds; SwiftPM's `.when` conditions
+// cannot select by architecture). On arm64 the Swift code builds for the toolchain's default CPU
+// (NEON is part of the arm64 baseline); the C kernels choose their variants at run time either way.
+// Not tested here: no arm64 machine (README, Speed).
+#if arch(x86_64)
+let cpuFlags = ["-target-cpu", "haswell"]
+#else
+let cpuFlags: [String] = []
+#endif
 let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release)),
 ]
 let checked: [SwiftSetting] = [
-    .unsafeFlags(["-O", "-target-cpu", "haswell"], .when(configuration: .release)),
+    .unsafeFlags(["-O"] + cpuFlags, .when(configuration: .release)),
 ]
 
 let package = Package(
