@@ -285,15 +285,20 @@ public final class Projector {
     static func layerNormRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width I: Int) {
         for r in 0..<rows {
             let v = x + r * I
-            var mean = 0.0
-            for d in 0..<I { mean += Double(v[d]) }
-            mean /= Double(I)
-            var variance = 0.0
-            for d in 0..<I { let e = Double(v[d]) - mean; variance += e * e }
-            variance /= Double(I)
+            let (mean, variance) = meanAndVariance(v, count: I)
             let inv = 1 / (variance + inputLayerNormEpsilon).squareRoot()
             for d in 0..<I { v[d] = Float((Double(v[d]) - mean) * inv) }
         }
+    }
+
+    /// Mean and biased variance of `count` values, summed in Double.
+    static func meanAndVariance(_ v: UnsafePointer<Float>, count n: Int) -> (mean: Double, variance: Double) {
+        var mean = 0.0
+        for d in 0..<n { mean += Double(v[d]) }
+        mean /= Double(n)
+        var variance = 0.0
+        for d in 0..<n { let e = Double(v[d]) - mean; variance += e * e }
+        return (mean, variance / Double(n))
     }
 
     /// Turns a projector trained without the input LayerNorm into a starting point for one with
@@ -324,13 +329,8 @@ public final class Projector {
         try p.reduce(features, images: B, tokens: Tv, into: rows)
         var meanSum = 0.0, stdSum = 0.0
         for r in 0..<(B * Tq) {
-            let v = rows + r * I
-            var m = 0.0
-            for d in 0..<I { m += Double(v[d]) }
-            m /= Double(I)
-            var q = 0.0
-            for d in 0..<I { let e = Double(v[d]) - m; q += e * e }
-            meanSum += m; stdSum += (q / Double(I)).squareRoot()
+            let (m, variance) = Projector.meanAndVariance(rows + r * I, count: I)
+            meanSum += m; stdSum += variance.squareRoot()
         }
         let n = Double(max(1, B * Tq))
         return (meanSum / n, stdSum / n)
