@@ -17,8 +17,9 @@
 // the n encoder layers (layer scale as ls1/ls2 or folded; folded here, as for "mlp") → drop CLS →
 // pixel shuffle by `clip.vision.projector.scale_factor` (the same token order and (dy, dx, channel)
 // order as swift-vlm's) → LayerNorm mm.model.mlp.0 (eps 1e-5; written as weight 1, bias 0: swift-vlm
-// folds the norm's scale and shift into linear_1) → mm.model.mlp.1 → GELU → mm.model.mlp.3. It needs a CLS token. Tiling is
-// switched off (preproc_min_tiles = preproc_max_tiles = 1): one image, one tile.
+// folds the norm's scale and shift into linear_1) → mm.model.mlp.1 → GELU → mm.model.mlp.3. It
+// needs a CLS token. Tiling is switched off (preproc_min_tiles = preproc_max_tiles = 1): one image,
+// one tile.
 //
 // Legend: C decoder width, Dv vision width, L vision layers, G patch grid side.
 
