@@ -1,6 +1,6 @@
 // The vision transformer's weights under other programs' names, for exports: transformers 5's
 // module names (Dinov2Model, CLIPVisionModel, SiglipVisionModel as they sit in a Llava's
-// `vision_tower`) and llama.cpp's mmproj names (`v.*`, tools/mtmd/clip-impl.h). Shapes are in
+// `vision_tower`; InternVLVisionModel for DINOv2 in an InternVL) and llama.cpp's mmproj names (`v.*`, tools/mtmd/clip-impl.h). Shapes are in
 // PyTorch order, values row-major. The inverse of VisionCheckpoint.loadWeights.
 //
 // Legend: C width, F MLP width, P patch size, L layers, G patch grid side.
@@ -67,6 +67,53 @@ extension VisionTransformer {
                 out.append(("post_layernorm.bias", [C], [Float](repeating: 0, count: C)))
             }
         }
+        return out
+    }
+
+    /// DINOv2 (CLS, no registers) in transformers 5's InternVLVisionModel names, for a fixed
+    /// `grid`×`grid` patch input: the position table written already interpolated to that grid
+    /// (InternVL interpolates only when the grid differs from its config's), the layer scales as
+    /// `lambda_1`/`lambda_2`, norm1/norm2 as `layernorm_before`/`layernorm_after`, the attention
+    /// output as `projection_layer`, and the final norm as `layernorm` when `finalNorm` (the
+    /// projector takes the post-norm output; otherwise InternVL's config makes that module the
+    /// identity and has no such tensors). InternVL's vision model has no pre-norm and always a CLS
+    /// token, so CLIP and SigLIP towers have no InternVL form.
+    public func internVLTensors(grid: Int, finalNorm: Bool) throws -> [NamedTensor] {
+        let c = config, w = weights, C = c.width, F = c.mlpWidth, P = c.patchSize
+        guard c.family == .dinov2, c.registers == 0, let cls = w.classToken, let patchB = w.patchB else {
+            throw VisionError.inputSize(model: name, reason: "only DINOv2 without registers has an InternVLVisionModel form")
+        }
+        var out: [NamedTensor] = []
+        func add(_ name: String, _ shape: [Int], _ b: FloatBuffer) { out.append((name, shape, b.toArray())) }
+        add("embeddings.cls_token", [1, 1, C], cls)
+        var table = w.positions.toArray()
+        if grid != c.positionGrid {
+            guard let interp = c.interpolation else {
+                throw VisionError.inputSize(model: name, reason: "a \(c.positionGrid)x\(c.positionGrid) position table and no interpolation; a \(grid)x\(grid) grid cannot be exported")
+            }
+            let r = FloatBuffer(count: (1 + grid * grid) * C)
+            r.pointer.update(from: w.positions.pointer, count: C)
+            interp.resize(w.positions.pointer + C, h0: c.positionGrid, w0: c.positionGrid, into: r.pointer + C, h: grid, w: grid, C: C)
+            table = r.toArray()
+        }
+        out.append(("embeddings.position_embeddings", [1, 1 + grid * grid, C], table))
+        add("embeddings.patch_embeddings.projection.weight", [C, c.channels, P, P], w.patchW)
+        add("embeddings.patch_embeddings.projection.bias", [C], patchB)
+        for (l, x) in w.layers.enumerated() {
+            let b = "encoder.layer.\(l)."
+            add(b + "layernorm_before.weight", [C], x.norm1W); add(b + "layernorm_before.bias", [C], x.norm1B)
+            add(b + "attention.q_proj.weight", [C, C], x.wq); add(b + "attention.q_proj.bias", [C], x.bq)
+            add(b + "attention.k_proj.weight", [C, C], x.wk); add(b + "attention.k_proj.bias", [C], x.bk)
+            add(b + "attention.v_proj.weight", [C, C], x.wv); add(b + "attention.v_proj.bias", [C], x.bv)
+            add(b + "attention.projection_layer.weight", [C, C], x.wo); add(b + "attention.projection_layer.bias", [C], x.bo)
+            let ones = [Float](repeating: 1, count: C)
+            if let s1 = x.scale1 { add(b + "lambda_1", [C], s1) } else { out.append((b + "lambda_1", [C], ones)) }
+            add(b + "layernorm_after.weight", [C], x.norm2W); add(b + "layernorm_after.bias", [C], x.norm2B)
+            add(b + "mlp.fc1.weight", [F, C], x.fc1W); add(b + "mlp.fc1.bias", [F], x.fc1B)
+            add(b + "mlp.fc2.weight", [C, F], x.fc2W); add(b + "mlp.fc2.bias", [C], x.fc2B)
+            if let s2 = x.scale2 { add(b + "lambda_2", [C], s2) } else { out.append((b + "lambda_2", [C], ones)) }
+        }
+        if finalNorm, let nw = w.finalNormW, let nb = w.finalNormB { add("layernorm.weight", [C], nw); add("layernorm.bias", [C], nb) }
         return out
     }
 

@@ -7,10 +7,11 @@ import Projector
 /// `vlm export`: the trained projector with its two backbones, in a format other programs run.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export the projector and its backbones: --format hf (a transformers Llava directory) or gguf-mmproj (a llama.cpp mmproj file).",
+        abstract: "Export the projector and its backbones: --format hf (a transformers Llava or InternVL directory) or gguf-mmproj (a llama.cpp mmproj file).",
         discussion: """
         hf writes a directory that transformers loads with AutoModelForImageTextToText.from_pretrained and \
-        AutoProcessor (LlavaForConditionalGeneration, F32). gguf-mmproj writes the vision tower and projector for \
+        AutoProcessor, F32: LlavaForConditionalGeneration, or InternVLForConditionalGeneration for a projector \
+        trained with --input-layer-norm on DINOv2 (pixel shuffle → LayerNorm → MLP). gguf-mmproj writes the vision tower and projector for \
         llama.cpp's llama-mtmd-cli / llama-server --mmproj, used beside the decoder's own GGUF. Combinations a \
         format cannot represent (token reduction, feature standardisation, ...) are refused with the `vlm train` \
         options that give an exportable projector. Scripts that check the exports against transformers and \
@@ -42,7 +43,7 @@ struct Export: ParsableCommand {
         do {
             if format == "hf" {
                 let s = try HuggingFaceExport.write(source, to: out)
-                print("\(out): LlavaForConditionalGeneration, \(s.tensors) tensors, vision_feature_layer \(s.featureLayer), select \(s.selectStrategy), \(s.imageTokens) image tokens, image token id \(s.imageTokenId)")
+                print("\(out): \(s.architecture.rawValue), \(s.tensors) tensors, vision_feature_layer \(s.featureLayer), select \(s.selectStrategy), \(s.imageTokens) image tokens, image token id \(s.imageTokenId)")
             } else {
                 let s = try MMProjExport.write(source, to: out, dtype: dtype == "f16" ? .f16 : .f32)
                 print("\(out): projector type \(s.projectorType), \(s.layers) vision layers, \(s.imageSize)x\(s.imageSize) input, \(s.tensors) tensors")
@@ -65,7 +66,7 @@ struct Export: ParsableCommand {
             case .nativeImageSize: return "vlm precompute without --image-size"
             case .inputLayerNorm: return "vlm train --input-layer-norm"
             case .noInputLayerNorm: return "vlm train without --input-layer-norm"
-            case .mlpProjector: return "vlm train --projector mlp2x_gelu"
+            case .mlpProjector: return "vlm train --projector-type mlp2x_gelu"
             case .hiddenLayer: return "vlm precompute/train --layer -2 (or another hidden-state index)"
             case .prefixTokens: return "vlm train without --keep-prefix-tokens, with a vision model that has a single CLS token (or none)"
             case .pixelShuffle: return "vlm train --reduce shuffle:R"

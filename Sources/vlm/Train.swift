@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Standardise each vision feature vector before the projector (a LayerNorm without learned scale).")
     var normalizeFeatures = false
 
-    @Flag(name: .long, help: "A LayerNorm over each projector input row after the token reduction, as InternVL's projector (pixel shuffle → LayerNorm → MLP): with --reduce shuffle:R and mlp2x_gelu on a vision model with a CLS token, exportable to llama.cpp (vlm export --format gguf-mmproj writes its internvl type; transformers' InternVL is not written yet). With --init-from a projector trained without it, the norm is folded in from the training features' row statistics.")
+    @Flag(name: .long, help: "A LayerNorm over each projector input row after the token reduction, as InternVL's projector (pixel shuffle → LayerNorm → MLP): with --reduce shuffle:R and mlp2x_gelu on a vision model with a CLS token, exportable to llama.cpp (vlm export --format gguf-mmproj writes its internvl type) and, on DINOv2, to transformers' InternVLForConditionalGeneration (vlm export --format hf). With --init-from a projector trained without it, the norm is folded in from the training features' row statistics.")
     var inputLayerNorm = false
 
     @Flag(name: .long, help: "Keep the CLS/register tokens (dropped by default).")

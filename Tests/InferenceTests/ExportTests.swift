@@ -84,6 +84,70 @@ final class ExportTests: XCTestCase {
         XCTAssertTrue(template.contains("<|im_start|>"))
     }
 
+    /// A projector with the input LayerNorm on DINOv2 is written as InternVLForConditionalGeneration:
+    /// InternVLVisionModel names with the position table at the input grid, the norm as identity
+    /// (folded into linear_1), downsample_ratio 1/R, and a LlavaProcessor counting one `<image>`
+    /// per shuffled row. That transformers generates what vlm does: scripts/interop/check_hf.py.
+    func testHuggingFaceExportWritesInternVLLayoutForTheInputLayerNormProjector() throws {
+        let s = try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true }
+        let out = temporary("hf-internvl")
+        let summary = try HuggingFaceExport.write(s, to: out)
+        XCTAssertEqual(summary.architecture, .internVL)
+        let V = s.vlm.model.config.vocabSize, C = s.vlm.model.config.hiddenSize, Dv = 32, I = 4 * Dv
+        let side = s.vlm.preprocessor.outputSize(height: 1000, width: 1000).height, P = s.vlm.vision.config.patchSize
+        let grid = side / P
+        XCTAssertEqual(summary.imageTokens, (grid / 2) * (grid / 2))
+        let file = try SafetensorsFile(path: out + "/model.safetensors")
+        let t = "model.vision_tower."
+        XCTAssertEqual(file.tensors[t + "embeddings.position_embeddings"]?.shape, [1, 1 + grid * grid, Dv])
+        XCTAssertEqual(file.tensors[t + "encoder.layer.1.attention.projection_layer.weight"]?.shape, [Dv, Dv])
+        XCTAssertEqual(file.tensors[t + "encoder.layer.0.layernorm_before.weight"]?.shape, [Dv])
+        XCTAssertNil(file.tensors[t + "embeddings.mask_token"])
+        XCTAssertNil(file.tensors[t + "encoder.layer.0.norm1.weight"])
+        XCTAssertNil(file.tensors[t + "layernorm.weight"], "hidden state -2: InternVL's final norm is the identity, no tensors")
+        let hf = Dictionary(uniqueKeysWithValues: s.vlm.vision.huggingFaceTensors().map { ($0.name, $0.values) })
+        var lambda = [Float](repeating: .nan, count: Dv)
+        try file.readFloats(t + "encoder.layer.1.lambda_2", into: &lambda)
+        XCTAssertEqual(lambda, hf["encoder.layer.1.layer_scale2.lambda1"], "layer scale 2 of DINOv2 is lambda_2")
+        var q = [Float](repeating: .nan, count: Dv * Dv)
+        try file.readFloats(t + "encoder.layer.0.attention.q_proj.weight", into: &q)
+        XCTAssertEqual(q, hf["encoder.layer.0.attention.q_proj.weight"])
+        var gamma = [Float](repeating: .nan, count: I), beta = [Float](repeating: .nan, count: I)
+        try file.readFloats("model.multi_modal_projector.layer_norm.weight", into: &gamma)
+        try file.readFloats("model.multi_modal_projector.layer_norm.bias", into: &beta)
+        XCTAssertEqual(gamma, [Float](repeating: 1, count: I))
+        XCTAssertEqual(beta, [Float](repeating: 0, count: I))
+        var w1 = [Float](repeating: .nan, count: C * I)
+        try file.readFloats("model.multi_modal_projector.linear_1.weight", into: &w1)
+        XCTAssertEqual(w1, s.vlm.projector.namedTensors.first { $0.name == "multi_modal_projector.linear_1.weight" }?.values)
+        XCTAssertEqual(file.tensors["model.language_model.embed_tokens.weight"]?.shape, [V + 1, C])
+
+        let config = try json(out + "/config.json")
+        XCTAssertEqual(config["model_type"] as? String, "internvl")
+        XCTAssertEqual(config["architectures"] as? [String], ["InternVLForConditionalGeneration"])
+        XCTAssertEqual(config["downsample_ratio"] as? Double, 0.5)
+        XCTAssertEqual(config["image_token_id"] as? Int, V)
+        XCTAssertEqual(config["vision_feature_layer"] as? Int, -2)
+        XCTAssertEqual(config["vision_feature_select_strategy"] as? String, "default")
+        let vision = try XCTUnwrap(config["vision_config"] as? [String: Any])
+        XCTAssertEqual(vision["model_type"] as? String, "internvl_vision")
+        XCTAssertEqual(vision["image_size"] as? [Int], [side, side])
+        XCTAssertEqual(vision["use_mean_pooling"] as? Bool, true, "hidden state -2: the final norm is not read")
+        let processor = try json(out + "/processor_config.json")
+        XCTAssertEqual(processor["processor_class"] as? String, "LlavaProcessor")
+        XCTAssertEqual(processor["patch_size"] as? Int, 2 * P, "one image token per shuffled 2x2 cell")
+        XCTAssertEqual(processor["num_additional_image_tokens"] as? Int, 1)
+
+        // the post-norm output: last_hidden_state with InternVL's final norm
+        let post = try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true; $0.visionLayer = "final" }
+        let outPost = temporary("hf-internvl-final")
+        try HuggingFaceExport.write(post, to: outPost)
+        let postConfig = try json(outPost + "/config.json")
+        XCTAssertEqual(postConfig["vision_feature_layer"] as? Int, -1)
+        XCTAssertEqual((postConfig["vision_config"] as? [String: Any])?["use_mean_pooling"] as? Bool, false)
+        XCTAssertNotNil(try SafetensorsFile(path: outPost + "/model.safetensors").tensors["model.vision_tower.layernorm.weight"])
+    }
+
     /// A Qwen 2 decoder (HF directory or GGUF) is written as a Qwen2ForCausalLM text model with its
     /// q/k/v biases; the tokenizer of a qwen2 GGUF becomes tokenizer.json with Qwen 2's split regex.
     func testQwen2DecoderIsExportedWithItsBiases() throws {
@@ -248,10 +312,13 @@ final class ExportTests: XCTestCase {
         assertRefused(try source(), hf: nil, mmproj: nil)
         assertRefused(try source { $0.reduction = "shuffle:2" }, hf: [.noReduction], mmproj: [.inputLayerNorm])
         assertRefused(try source { $0.reduction = "pool:2" }, hf: [.noReduction], mmproj: [.noReduction])
-        // InternVL's layout (pixel shuffle → LayerNorm → MLP): llama.cpp's internvl; Llava has no such norm
-        assertRefused(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true }, hf: [.noInputLayerNorm], mmproj: nil)
-        assertRefused(try source { $0.inputLayerNorm = true }, hf: [.noInputLayerNorm], mmproj: nil)
-        assertRefused(try source { $0.reduction = "pool:2"; $0.inputLayerNorm = true }, hf: [.noInputLayerNorm], mmproj: [.pixelShuffle])
+        // InternVL's layout (pixel shuffle → LayerNorm → MLP): llama.cpp's internvl, transformers' InternVL on DINOv2
+        assertRefused(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true }, hf: nil, mmproj: nil)
+        assertRefused(try source { $0.inputLayerNorm = true }, hf: nil, mmproj: nil)
+        assertRefused(try source { $0.reduction = "pool:2"; $0.inputLayerNorm = true }, hf: [.pixelShuffle], mmproj: [.pixelShuffle])
+        assertRefused(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true; $0.keepPrefixTokens = true }, hf: [.prefixTokens], mmproj: [.prefixTokens])
+        assertRefused(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true; $0.normalizeFeatures = true }, hf: [.noStandardisation], mmproj: [.noStandardisation])
+        assertRefused(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true; $0.imageSize = 56 }, hf: [.nativeImageSize], mmproj: nil)
         assertRefused(try source { $0.normalizeFeatures = true }, hf: [.noStandardisation], mmproj: [.noStandardisation])
         assertRefused(try source { $0.kind = .linear }, hf: nil, mmproj: [.mlpProjector])
         assertRefused(try source { $0.visionLayer = "final" }, hf: [.hiddenLayer], mmproj: nil)

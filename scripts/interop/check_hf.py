@@ -1,4 +1,5 @@
-"""Checks `vlm export --format hf` against transformers: exports a projector with its backbones,
+"""Checks `vlm export --format hf` against transformers: exports a projector with its backbones
+(LlavaForConditionalGeneration, or InternVLForConditionalGeneration for an input-LayerNorm projector),
 loads the directory with AutoModelForImageTextToText + AutoProcessor, captions (or asks about) the
 same images greedily with transformers and with `vlm caption`/`vlm ask`, and reports whether the
 generated tokens are identical.
@@ -21,7 +22,8 @@ CAPTION = "Write a short caption for this image."   # Sources/Projector/Dataset.
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--vlm", default=os.path.join(ROOT, ".build", "release", "vlm"))
-ap.add_argument("--pair", default="dinov2", choices=["dinov2", "clip", "siglip"], help="tiny fixture triple (scripts/interop/pairs.py)")
+ap.add_argument("--pair", default="dinov2", choices=["dinov2", "clip", "siglip", "dinov2-internvl"],
+                help="tiny fixture triple (scripts/interop/pairs.py); dinov2-internvl exports as InternVLForConditionalGeneration")
 ap.add_argument("--vision"); ap.add_argument("--llm"); ap.add_argument("--projector")
 ap.add_argument("--out", default=None, help="export directory (default: a temporary one)")
 ap.add_argument("--max-tokens", type=int, default=16)

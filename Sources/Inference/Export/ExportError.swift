@@ -65,6 +65,17 @@ public struct ExportSource {
     var projectorConfig: ProjectorConfig { vlm.projector.config }
     var visionConfig: VisionTransformerConfig { vlm.vision.config }
 
+    /// The side of the square image the preprocessor gives the vision tower, in whole patches
+    /// (the exporters write the tower for that one input size).
+    func inputSide(format: String) throws -> Int {
+        let v = visionConfig
+        let size = vlm.preprocessor.outputSize(height: v.imageSize, width: v.imageSize)
+        guard size.height == size.width, size.height % v.patchSize == 0 else {
+            throw ExportError.unrepresentable(format: format, missing: "the exported vision tower takes square inputs in whole patches; this preprocessor gives \(size.width)x\(size.height)", needs: [.visionTower])
+        }
+        return size.height
+    }
+
     /// Number of encoder layers whose output the projector reads, and whether it is the post-norm output.
     func featureDepth(format: String) throws -> (layers: Int, finalNorm: Bool) {
         let L = visionConfig.layers

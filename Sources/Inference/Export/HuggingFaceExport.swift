@@ -1,9 +1,10 @@
 // `vlm export --format hf`: a directory transformers loads with
 // `AutoModelForImageTextToText.from_pretrained` + `AutoProcessor` — a LlavaForConditionalGeneration
-// (transformers 5 layout: model.vision_tower.*, model.multi_modal_projector.*,
-// model.language_model.*, lm_head.*), its config with vision_config/text_config, a tokenizer with
-// an `<image>` token, the vision model's image processor, a LlavaProcessor and a chat template
-// that renders the prompt swift-vlm builds.
+// or, for a projector with the input LayerNorm, an InternVLForConditionalGeneration (transformers 5
+// layout for both: model.vision_tower.*, model.multi_modal_projector.*, model.language_model.*,
+// lm_head.*), its config with vision_config/text_config, a tokenizer with an `<image>` token, the
+// vision model's image processor, a LlavaProcessor and a chat template that renders the prompt
+// swift-vlm builds.
 //
 // What Llava represents: one hidden state of the vision tower (`vision_feature_layer`), either
 // every token ("full") or all but the first ("default"), then Linear → act → Linear. So: no token
@@ -11,6 +12,17 @@
 // hidden-state index (DINOv2's and SigLIP's `final` output is post-norm, which Llava never
 // selects; CLIP's final output has no norm, so it is hidden state −1). A linear projector is
 // exact as act "linear" followed by an identity linear_2.
+//
+// What InternVL represents: DINOv2 (layer scale, CLS, no pre-norm; InternVLVisionModel), one
+// hidden state or the post-norm output (vision_feature_layer −1 reads last_hidden_state, which is
+// normed unless use_mean_pooling), the CLS dropped ("default"), pixel shuffle by 1/downsample_ratio
+// in the order swift-vlm's shuffle uses (checked by the training fixture; ratio 1 is no shuffle), then LayerNorm (eps 1e-5)
+// → Linear → act → Linear. swift-vlm folds the norm's affine into linear_1, so it is written as
+// weight 1, bias 0. InternVLProcessor is not written: it wraps the image rows in `<img>`…`</img>`
+// text and resizes without DINOv2's center crop, neither of which the projector was trained with.
+// A LlavaProcessor over the vision model's own image processor gives exactly swift-vlm's prompt
+// and pixels: its token count is (side / patch_size)² + 1 − 1 with patch_size = P·R (the grid of
+// shuffled rows), one `<image>` id per row, which is the id InternVL fills with the projected rows.
 //
 // The image token is a new id V (the decoder's vocabulary size): the embedding matrix (and an
 // untied lm_head) gets one zero row, and generation_config.json suppresses that id, so greedy
@@ -27,15 +39,31 @@ public enum HuggingFaceExport {
     public static let format = "Hugging Face Llava"
     public static let imageToken = "<image>"
 
-    /// Throws `ExportError.unrepresentable` when Llava cannot hold this projector and backbones.
+    /// The transformers architecture that holds this projector: InternVL for the input LayerNorm
+    /// (pixel shuffle → LayerNorm → MLP), Llava otherwise.
+    public enum Architecture: String, Sendable {
+        case llava = "LlavaForConditionalGeneration"
+        case internVL = "InternVLForConditionalGeneration"
+    }
+
+    public static func architecture(_ s: ExportSource) -> Architecture { s.projectorConfig.inputLayerNorm ? .internVL : .llava }
+
+    /// Throws `ExportError.unrepresentable` when neither Llava nor InternVL can hold this projector
+    /// and backbones.
     public static func check(_ s: ExportSource) throws {
+        switch architecture(s) {
+        case .llava: try checkLlava(s)
+        case .internVL: try checkInternVL(s)
+        }
+        _ = try s.featureDepth(format: format)
+        try checkDecoder(s)
+    }
+
+    static func checkLlava(_ s: ExportSource) throws {
         let p = s.projectorConfig, v = s.visionConfig
         let reduction = try p.tokenReduction
-        if p.inputLayerNorm {
-            throw ExportError.unrepresentable(format: format, missing: "Llava has no LayerNorm before its projector (this projector has the input LayerNorm of InternVL's layout; transformers' InternVLForConditionalGeneration is not written by this exporter)", needs: [.noInputLayerNorm])
-        }
         if reduction != .none {
-            throw ExportError.unrepresentable(format: format, missing: "Llava has no token reduction (this projector uses \(reduction)); every patch token becomes one image row", needs: [.noReduction])
+            throw ExportError.unrepresentable(format: format, missing: "Llava has no token reduction (this projector uses \(reduction)); every patch token becomes one image row (InternVL, the other architecture written here, reduces by pixel shuffle followed by a LayerNorm)", needs: [.noReduction])
         }
         if let n = p.imageSize {
             throw ExportError.unrepresentable(format: format, missing: "this exporter writes the vision tower at its own \(v.imageSize)x\(v.imageSize) input; the projector was trained on features at \(n)x\(n)", needs: [.nativeImageSize])
@@ -49,8 +77,28 @@ public enum HuggingFaceExport {
         if p.prefixTokens > 1 && !p.keepPrefixTokens {
             throw ExportError.unrepresentable(format: format, missing: "Llava's 'default' selection drops exactly one leading token; this vision model has \(p.prefixTokens) (CLS + registers) dropped", needs: [.prefixTokens])
         }
-        _ = try s.featureDepth(format: format)
-        try checkDecoder(s)
+    }
+
+    static func checkInternVL(_ s: ExportSource) throws {
+        let p = s.projectorConfig, v = s.visionConfig
+        let f = "Hugging Face InternVL"
+        if case .averagePool(let r) = try p.tokenReduction {
+            throw ExportError.unrepresentable(format: f, missing: "average pooling \(r): InternVL reduces the patch grid by pixel shuffle before its LayerNorm", needs: [.pixelShuffle])
+        }
+        guard v.family == .dinov2, v.classToken, v.registers == 0 else {
+            let what = v.family == .dinov2 ? "register tokens" : (v.preNorm ? "a pre-norm (pre_layrnorm) after the embeddings" : "no CLS token")
+            throw ExportError.unrepresentable(format: f, missing: "InternVL's vision model (InternVLVisionModel) is DINOv2's layout: CLS token, layer scale, no pre-norm, no registers; this \(v.family.rawValue) tower has \(what). (llama.cpp's internvl mmproj holds CLIP too: vlm export --format gguf-mmproj)", needs: [.visionTower, .noInputLayerNorm])
+        }
+        if p.keepPrefixTokens {
+            throw ExportError.unrepresentable(format: f, missing: "InternVL drops the CLS token before the pixel shuffle ('default' selection); this projector keeps it", needs: [.prefixTokens])
+        }
+        if let n = p.imageSize {
+            throw ExportError.unrepresentable(format: f, missing: "this exporter writes the vision tower at its own \(v.imageSize)x\(v.imageSize) input; the projector was trained on features at \(n)x\(n)", needs: [.nativeImageSize])
+        }
+        if p.normalizeFeatures {
+            throw ExportError.unrepresentable(format: f, missing: "InternVL has no per-token feature standardisation before the pixel shuffle", needs: [.noStandardisation])
+        }
+        _ = try s.inputSide(format: f)
     }
 
     static func checkDecoder(_ s: ExportSource) throws {
@@ -78,6 +126,7 @@ public enum HuggingFaceExport {
 
     /// What `write` produced.
     public struct Summary: Sendable {
+        public var architecture: Architecture
         public var imageTokenId: Int
         public var imageTokens: Int
         public var tensors: Int
@@ -98,11 +147,19 @@ public enum HuggingFaceExport {
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
         // MARK: selection
+        let arch = architecture(s)
         let depth = try s.featureDepth(format: format)
         let featureLayer: Int
-        switch vlm.layer { case .final: featureLayer = -1; case .hidden(let k): featureLayer = k }
+        switch vlm.layer {
+        case .final: featureLayer = -1
+        // InternVL: −1 is last_hidden_state (written without the norm then, use_mean_pooling), and
+        // other indices counted from the end (hidden_states holds the layers' outputs)
+        case .hidden(let k): featureLayer = arch == .internVL ? depth.layers - v.layers - 1 : k
+        }
         let strategy = (p.prefixTokens == 1 && !p.keepPrefixTokens) ? "default" : "full"
-        _ = depth
+        let shuffle: Int
+        if case .pixelShuffle(let r) = try p.tokenReduction { shuffle = r } else { shuffle = 1 }
+        let grid = try s.inputSide(format: format) / v.patchSize
         let imageId = V
         guard d.tokenizer.vocabularySize <= V else {
             throw ExportError.badInput(path: d.path, reason: "the tokenizer has \(d.tokenizer.vocabularySize) ids, more than the embedding's \(V) rows; the image token id \(V) would collide")
@@ -111,7 +168,18 @@ public enum HuggingFaceExport {
         // MARK: tensors
         enum Source { case buffer(FloatBuffer), array([Float]), withZeroRow(FloatBuffer) }
         var tensors: [(name: String, shape: [Int], source: Source)] = []
-        for t in vlm.vision.huggingFaceTensors() { tensors.append(("model.vision_tower." + t.name, t.shape, .array(t.values))) }
+        // InternVL: the post-norm output is last_hidden_state with the final norm; any hidden state
+        // (−1 included) is read with that module the identity (use_mean_pooling)
+        let postNorm: Bool
+        if case .final = vlm.layer { postNorm = v.finalNorm } else { postNorm = false }
+        let towerTensors = arch == .internVL ? try vlm.vision.internVLTensors(grid: grid, finalNorm: postNorm) : vlm.vision.huggingFaceTensors()
+        for t in towerTensors { tensors.append(("model.vision_tower." + t.name, t.shape, .array(t.values))) }
+        if arch == .internVL {
+            // the norm's affine is folded into linear_1: identity scale and shift
+            let I = p.visionWidth * shuffle * shuffle
+            tensors.append(("model.multi_modal_projector.layer_norm.weight", [I], .array([Float](repeating: 1, count: I))))
+            tensors.append(("model.multi_modal_projector.layer_norm.bias", [I], .array([Float](repeating: 0, count: I))))
+        }
         let proj = vlm.projector.namedTensors
         for t in proj { tensors.append(("model." + t.name, t.shape, .array(t.values))) }
         if p.kind == .linear {
@@ -192,19 +260,42 @@ public enum HuggingFaceExport {
         let eos = dc.eosTokenIds.isEmpty ? (d.tokenizer.eosId.map { [$0] } ?? []) : dc.eosTokenIds
         if !eos.isEmpty { text["eos_token_id"] = eos.count == 1 ? eos[0] as Any : eos as Any }
 
-        var vision = try visionConfig(s)
-        vision["torch_dtype"] = "float32"
         let act = p.kind == .linear ? "linear" : "gelu"
-        let config: [String: Any] = [
-            "architectures": ["LlavaForConditionalGeneration"], "model_type": "llava",
-            "image_token_id": imageId, "image_token_index": imageId,
-            "vision_feature_layer": featureLayer, "vision_feature_select_strategy": strategy,
-            "projector_hidden_act": act, "multimodal_projector_bias": true,
-            "image_seq_length": vlm.imageTokens, "tie_word_embeddings": dc.tieWordEmbeddings,
-            "text_config": text, "vision_config": vision, "torch_dtype": "float32",
-            "swift_vlm": ["projector": p.visionModel + " → " + p.decoderModel, "step": p.step,
-                          "vision_hash": p.visionHash, "decoder_hash": p.decoderHash],
-        ]
+        let provenance: [String: Any] = ["projector": p.visionModel + " → " + p.decoderModel, "step": p.step,
+                                         "vision_hash": p.visionHash, "decoder_hash": p.decoderHash]
+        var config: [String: Any]
+        switch arch {
+        case .llava:
+            var vision = try visionConfig(s)
+            vision["torch_dtype"] = "float32"
+            config = [
+                "architectures": [arch.rawValue], "model_type": "llava",
+                "image_token_id": imageId, "image_token_index": imageId,
+                "vision_feature_layer": featureLayer, "vision_feature_select_strategy": strategy,
+                "projector_hidden_act": act, "multimodal_projector_bias": true,
+                "image_seq_length": vlm.imageTokens, "tie_word_embeddings": dc.tieWordEmbeddings,
+                "text_config": text, "vision_config": vision, "torch_dtype": "float32", "swift_vlm": provenance,
+            ]
+        case .internVL:
+            let side = grid * v.patchSize
+            let vision: [String: Any] = [
+                "model_type": "internvl_vision", "hidden_size": v.width, "intermediate_size": v.mlpWidth,
+                "num_hidden_layers": v.layers, "num_attention_heads": v.heads, "attention_bias": true, "use_qk_norm": false,
+                "hidden_act": v.activation.rawValue,
+                "norm_type": "layer_norm", "layer_norm_eps": Double(v.eps), "image_size": [side, side],
+                "patch_size": [v.patchSize, v.patchSize], "num_channels": v.channels, "use_mask_token": false,
+                "use_absolute_position_embeddings": true, "layer_scale_init_value": 1.0,
+                "use_mean_pooling": !postNorm, "torch_dtype": "float32",
+            ]
+            config = [
+                "architectures": [arch.rawValue], "model_type": "internvl",
+                "image_token_id": imageId, "image_seq_length": vlm.imageTokens,
+                "downsample_ratio": 1.0 / Double(shuffle), "projector_hidden_act": act,
+                "vision_feature_layer": featureLayer, "vision_feature_select_strategy": "default",
+                "tie_word_embeddings": dc.tieWordEmbeddings,
+                "text_config": text, "vision_config": vision, "torch_dtype": "float32", "swift_vlm": provenance,
+            ]
+        }
         try writeJSON(config, to: path("config.json"))
 
         // MARK: generation_config.json
@@ -221,8 +312,10 @@ public enum HuggingFaceExport {
         preprocessor["processor_class"] = "LlavaProcessor"
         try writeJSON(preprocessor, to: path("preprocessor_config.json"))
         let template = try chatTemplate(vlm.style, tokenizer: d.tokenizer)
+        // InternVL: one `<image>` per shuffled row, (side / (P·R))² of them — LlavaProcessor's count
+        // with the shuffled grid's cell as its patch (see the top of the file)
         let processor: [String: Any] = [
-            "processor_class": "LlavaProcessor", "image_token": imageToken, "patch_size": v.patchSize,
+            "processor_class": "LlavaProcessor", "image_token": imageToken, "patch_size": v.patchSize * shuffle,
             "vision_feature_select_strategy": strategy, "num_additional_image_tokens": v.prefixTokens,
         ]
         try writeJSON(processor, to: path("processor_config.json"))
@@ -263,7 +356,7 @@ public enum HuggingFaceExport {
             tokenizerConfig["added_tokens_decoder"] = decoderMap
         }
         try writeJSON(tokenizerConfig, to: path("tokenizer_config.json"))
-        return Summary(imageTokenId: imageId, imageTokens: vlm.imageTokens, tensors: tensors.count, selectStrategy: strategy,
+        return Summary(architecture: arch, imageTokenId: imageId, imageTokens: vlm.imageTokens, tensors: tensors.count, selectStrategy: strategy,
                        featureLayer: featureLayer)
     }
 

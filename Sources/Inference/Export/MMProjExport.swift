@@ -77,7 +77,7 @@ public enum MMProjExport {
         if depth.layers == 0 {
             throw ExportError.unrepresentable(format: format, missing: "clip.cpp runs at least one encoder layer; this projector reads the embeddings (hidden state 0)", needs: [.hiddenLayer])
         }
-        _ = try imageSize(s)
+        _ = try s.inputSide(format: format)
         // clip.cpp divides 8-bit values by 255, then subtracts the mean and divides by the std.
         if let f = s.vlm.preprocessor.rescaleFactor, abs(f - 1.0 / 255) > 1e-9 {
             throw ExportError.unrepresentable(format: format, missing: "clip.cpp rescales pixels by 1/255; this preprocessor rescales by \(f)", needs: [.visionTower])
@@ -87,23 +87,13 @@ public enum MMProjExport {
         }
     }
 
-    /// The square input size the preprocessor produces (llama.cpp resizes every image to it).
-    static func imageSize(_ s: ExportSource) throws -> Int {
-        let v = s.visionConfig
-        let size = s.vlm.preprocessor.outputSize(height: v.imageSize, width: v.imageSize)
-        guard size.height == size.width, size.height % v.patchSize == 0 else {
-            throw ExportError.unrepresentable(format: format, missing: "clip.cpp takes square inputs in whole patches; this preprocessor gives \(size.width)x\(size.height)", needs: [.visionTower])
-        }
-        return size.height
-    }
-
     /// Writes the mmproj GGUF to `out`.
     @discardableResult
     public static func write(_ s: ExportSource, to out: String, dtype: DType = .f32) throws -> Summary {
         try check(s)
         let vlm = s.vlm, p = s.projectorConfig, v = s.visionConfig
         let depth = try s.featureDepth(format: format)
-        let size = try imageSize(s)
+        let size = try s.inputSide(format: format)
         let grid = size / v.patchSize
         let internvl = p.inputLayerNorm
         let type = internvl ? "internvl" : "mlp"
