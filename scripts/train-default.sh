@@ -18,6 +18,9 @@
 # step, not on the ranks) with --steps 1600, to the end.
 # Session 6 added stage E from D's best projector: the same split, seed 3, a cosine planned over
 # 3,000 steps and re-planned to 2,200 at step 700, data-parallel (2 ranks) throughout.
+# Session 7 added stage F from E's best projector: the same split, seed 4, validation every 100
+# steps, a cosine planned over 2,000 steps and re-planned to 1,400 at step 300, data-parallel;
+# its best checkpoint (step 1,300) is the shipped projector since session 8.
 # The stops are part of the recipe (they re-planned the run to fit a session); stop_after below
 # reproduces them. The validation subset val-conv-s1-160 picks the best checkpoint.
 #
@@ -93,7 +96,12 @@ else
 fi
 [ -f "$RUN-E/checkpoint.safetensors" ] || stop_after "$RUN-E" 700 "${PAR[@]}" $VLM train "${DCOMMON[@]}" --out "$RUN-E" "${E[@]}" --steps 3000 --threads $ETHREADS
 "${PAR[@]}" $VLM train "${DCOMMON[@]}" --out "$RUN-E" "${E[@]}" --steps 2200 --threads $ETHREADS --resume
-RUN=$RUN-E; TRAIN=$DATA/train-conv.jsonl
+# stage F (session 7): from E's best, seed 4, a cosine planned over 2,000 steps, re-planned to 1,400 at step 300
+F=(--lr 5e-4 --warmup 30 --min-lr-ratio 0.05 --eval-every 100 --early-stop 6 --seed 4 --precision auto
+   --init-from "$RUN-E/best-projector.safetensors")
+[ -f "$RUN-F/checkpoint.safetensors" ] || stop_after "$RUN-F" 300 "${PAR[@]}" $VLM train "${DCOMMON[@]}" --out "$RUN-F" "${F[@]}" --steps 2000 --threads $ETHREADS
+"${PAR[@]}" $VLM train "${DCOMMON[@]}" --out "$RUN-F" "${F[@]}" --steps 1400 --threads $ETHREADS --resume
+RUN=$RUN-F; TRAIN=$DATA/train-conv.jsonl
 # evaluation: the whole test split, with the untrained projector (200 samples) and kNN baselines
 $VLM eval --data "$DATA/test.jsonl" --projector "$RUN/best-projector.safetensors" --baselines --baseline-limit 200 \
   --train "$TRAIN" --features "$FEATURES" --out "$RUN/eval-test.json"
