@@ -76,7 +76,8 @@ public final class VisionLanguageModel {
         visionTokens = vision.config.tokens(height: size.height, width: size.width)
         imageTokens = try projector.outputTokens(forFeatureTokens: visionTokens)
         style = plainPrompt ? .plain : try PromptStyle.resolve(style: projector.config.promptStyle, system: projector.config.systemPrompt, checkpoint: decoder)
-        sequenceBuilder = SequenceBuilder(tokenizer: decoder.tokenizer, style: style, imageTokens: imageTokens, eosId: decoder.tokenizer.eosId)
+        sequenceBuilder = SequenceBuilder(tokenizer: decoder.tokenizer, style: style, imageTokens: imageTokens, eosId: decoder.tokenizer.eosId,
+                                          imageBegin: projector.config.imageBegin, imageEnd: projector.config.imageEnd)
         if case .chat(let template) = style { stopStrings = template.stopStrings } else { stopStrings = [] }
         var stops = decoder.eosIds
         for s in stopStrings { if let id = decoder.tokenizer.id(of: s) { stops.insert(id) } }

@@ -98,10 +98,17 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
     /// linear map they are equivalent to a rescaling of linear_1's columns and a change of its bias,
     /// so the exporters write them as 1 and 0.
     public var inputLayerNorm: Bool = false
+    /// Text around the image rows in every prompt (empty: none), each tokenized on its own as
+    /// llama.cpp's libmtmd does: InternVL's "<img>" … "</img>" (what llama.cpp's internvl path
+    /// writes), for a projector that is to caption the same there.
+    public var imageBegin: String = ""
+    public var imageEnd: String = ""
+    /// The longest image marker a projector file may hold, in bytes.
+    public static let maxImageMarkerBytes = 256
 
     enum CodingKeys: String, CodingKey {
         case promptStyle = "prompt_style", systemPrompt = "system_prompt", normalizeFeatures = "normalize_features"
-        case imageSize = "image_size", inputLayerNorm = "input_layer_norm"
+        case imageSize = "image_size", inputLayerNorm = "input_layer_norm", imageBegin = "image_begin", imageEnd = "image_end"
         case kind = "projector_type", reduction, visionLayer = "vision_layer", prefixTokens = "prefix_tokens"
         case keepPrefixTokens = "keep_prefix_tokens", visionWidth = "vision_width", textWidth = "text_width"
         case visionModel = "vision_model", visionHash = "vision_hash", decoderModel = "decoder_model"
@@ -136,6 +143,8 @@ public struct ProjectorConfig: Codable, Equatable, Sendable {
         normalizeFeatures = try c.decodeIfPresent(Bool.self, forKey: .normalizeFeatures) ?? false
         imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
         inputLayerNorm = try c.decodeIfPresent(Bool.self, forKey: .inputLayerNorm) ?? false
+        imageBegin = try c.decodeIfPresent(String.self, forKey: .imageBegin) ?? ""
+        imageEnd = try c.decodeIfPresent(String.self, forKey: .imageEnd) ?? ""
     }
 
     public var tokenReduction: TokenReduction { get throws { try TokenReduction(parsing: reduction) } }
@@ -195,6 +204,14 @@ public final class Projector {
         inputWidth = try config.inputWidth
         let I = inputWidth, C = config.textWidth
         guard I > 0, C > 0, config.visionWidth > 0 else { throw ProjectorError.invalidSetting("widths must be positive") }
+        for (key, marker) in [("image_begin", config.imageBegin), ("image_end", config.imageEnd)] {
+            guard marker.utf8.count <= ProjectorConfig.maxImageMarkerBytes else {
+                throw ProjectorError.invalidSetting("\(key) is \(marker.utf8.count) bytes long; an image marker holds at most \(ProjectorConfig.maxImageMarkerBytes)")
+            }
+            guard !marker.contains(Sample.imageToken) else {
+                throw ProjectorError.invalidSetting("\(key) \"\(marker)\" contains \(Sample.imageToken), the image's place in a prompt")
+            }
+        }
         switch config.kind {
         case .linear:
             params = ProjectorParameters(names: ["multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_1.bias"],

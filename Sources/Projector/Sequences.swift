@@ -126,9 +126,13 @@ public final class SequenceBuilder {
     public let style: PromptStyle
     public let imageTokens: Int
     public let eosId: Int?
+    /// Text right before and after the image rows (the projector's image_begin / image_end), each
+    /// tokenized on its own, apart from the prompt text around it (as llama.cpp's libmtmd does).
+    public let imageBegin: String, imageEnd: String
 
-    public init(tokenizer: Tokenizer, style: PromptStyle, imageTokens: Int, eosId: Int?) {
+    public init(tokenizer: Tokenizer, style: PromptStyle, imageTokens: Int, eosId: Int?, imageBegin: String = "", imageEnd: String = "") {
         self.tokenizer = tokenizer; self.style = style; self.imageTokens = imageTokens; self.eosId = eosId
+        self.imageBegin = imageBegin; self.imageEnd = imageEnd
     }
 
     /// A training sequence: the sample's conversation with the loss on every answer.
@@ -168,7 +172,9 @@ public final class SequenceBuilder {
             for (k, part) in parts.enumerated() {
                 if k > 0 {
                     if seenImage { throw DatasetError.invalid(origin: origin, reason: "more than one <image>") }
+                    if !imageBegin.isEmpty { append(tokenizer.encode(imageBegin, addBos: false, parseSpecial: true), target: false) }
                     seenImage = true
+                    if !imageEnd.isEmpty { append(tokenizer.encode(imageEnd, addBos: false, parseSpecial: true), target: false) }
                 }
                 if !part.isEmpty || (first && isPlain) {
                     // Chat templates write their own BOS text; the plain style follows the checkpoint's rule.

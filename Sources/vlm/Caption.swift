@@ -14,7 +14,7 @@ struct Caption: ParsableCommand {
     @OptionGroup var model: VLMOptions
     @OptionGroup var sampling: SamplingArguments
 
-    @Flag(name: .long, help: "One JSON object per image on stdout.")
+    @Flag(name: .long, help: "One JSON object per image on stdout: image, caption, tokens, token_ids, ms.")
     var json = false
 
     @Option(name: .long, help: "Images per vision forward.")
@@ -62,7 +62,7 @@ struct Caption: ParsableCommand {
                 let r = try vlm.answer(imageRows: rows.readable + b * vlm.imageTokens * C, question: nil, generator: generator, options: options) { _ in interrupted == 0 }
                 let ms = visionMs + r.prefillMilliseconds + r.decodeMilliseconds
                 if json {
-                    try printJSONLine(CaptionLine(image: path, caption: r.text, tokens: r.newIds.count, ms: (ms * 10).rounded() / 10))
+                    try printJSONLine(CaptionLine(image: path, caption: r.text, tokens: r.newIds.count, token_ids: r.newIds, ms: (ms * 10).rounded() / 10))
                 } else if paths.count == 1 {
                     print(r.text)
                 } else {
@@ -84,6 +84,8 @@ struct CaptionLine: Encodable {
     let image: String
     let caption: String
     let tokens: Int
+    /// The generated ids, the stop id last when generation ended on one (`tokens` counts them).
+    let token_ids: [Int]
     /// Milliseconds for this image: its share of the vision batch, prefill and decoding.
     let ms: Double
 }

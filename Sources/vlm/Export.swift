@@ -66,6 +66,7 @@ struct Export: ParsableCommand {
             case .nativeImageSize: return "vlm precompute without --image-size"
             case .inputLayerNorm: return "vlm train --input-layer-norm"
             case .noInputLayerNorm: return "vlm train without --input-layer-norm"
+            case .noImageMarkers: return "vlm train without --image-begin/--image-end"
             case .mlpProjector: return "vlm train --projector-type mlp2x_gelu"
             case .hiddenLayer: return "vlm precompute/train --layer -2 (or another hidden-state index)"
             case .prefixTokens: return "vlm train without --keep-prefix-tokens, with a vision model that has a single CLS token (or none)"

@@ -68,6 +68,12 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "System turn of chat prompts: default (the template's own), none, or a text (ChatML decoders).")
     var system: String = "default"
 
+    @Option(name: .long, help: ArgumentHelp("Text before the image rows in every prompt, tokenized on its own (recorded in the projector). InternVL's layout uses <img>: llama.cpp's internvl path writes it, so a projector trained with --image-begin '<img>' --image-end '</img>' captions the same there.", valueName: "text"))
+    var imageBegin: String = ""
+
+    @Option(name: .long, help: ArgumentHelp("Text after the image rows in every prompt (see --image-begin).", valueName: "text"))
+    var imageEnd: String = ""
+
     @Option(name: .long, help: "Optimizer steps (default: one epoch unless --epochs is given).")
     var steps: Int?
 
@@ -175,6 +181,8 @@ struct Train: ParsableCommand {
         fullConfig.normalizeFeatures = normalizeFeatures
         fullConfig.inputLayerNorm = inputLayerNorm
         fullConfig.imageSize = cache.info.imageSize
+        fullConfig.imageBegin = imageBegin
+        fullConfig.imageEnd = imageEnd
         let proj = try Projector(config: fullConfig)
         proj.initialize(seed: seed)
         var foldNorm = false   // --init-from a projector without the input LayerNorm into a run with it
@@ -186,7 +194,8 @@ struct Train: ParsableCommand {
             (a.step, b.step) = (0, 0)
             foldNorm = !a.inputLayerNorm && b.inputLayerNorm
             if foldNorm { a.inputLayerNorm = true }
-            (a.promptStyle, a.systemPrompt) = (b.promptStyle, b.systemPrompt)   // the prompt may change between runs
+            // the prompt may change between runs
+            (a.promptStyle, a.systemPrompt, a.imageBegin, a.imageEnd) = (b.promptStyle, b.systemPrompt, b.imageBegin, b.imageEnd)
             guard a == b, start.params.shapes == proj.params.shapes else {
                 throw CLIError(description: "--init-from \(initFrom): that projector is \(start.config.kind.rawValue), \(start.config.reduction), layer \(start.config.visionLayer), normalize-features \(start.config.normalizeFeatures), input-layer-norm \(start.config.inputLayerNorm); this run asks for \(kind.rawValue), \(fullConfig.reduction), layer \(layer), normalize-features \(normalizeFeatures), input-layer-norm \(inputLayerNorm)")
             }
@@ -199,7 +208,7 @@ struct Train: ParsableCommand {
         let style = try PromptStyle.resolve(style: prompt, system: system, checkpoint: checkpoint)
         let builder = SequenceBuilder(tokenizer: checkpoint.tokenizer, style: style,
                                       imageTokens: try proj.outputTokens(forFeatureTokens: cache.info.tokens),
-                                      eosId: checkpoint.tokenizer.eosId)
+                                      eosId: checkpoint.tokenizer.eosId, imageBegin: imageBegin, imageEnd: imageEnd)
         let trainSamples = try Dataset.load(data)
         let valSamples = try val.map { try Dataset.load($0) } ?? []
         let trainHashes = try trainSamples.map { try contentHash(ofFile: $0.image) }

@@ -230,7 +230,8 @@ final class VisionCLITests: XCTestCase {
             let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             XCTAssertTrue((obj["image"] as? String)?.hasSuffix(".png") ?? false)
             captions.append(try XCTUnwrap(obj["caption"] as? String))
-            XCTAssertNotNil(obj["tokens"] as? Int)
+            let tokens = try XCTUnwrap(obj["tokens"] as? Int)
+            XCTAssertEqual((obj["token_ids"] as? [Int])?.count, tokens, "token_ids holds the generated ids")
             XCTAssertNotNil(obj["ms"] as? Double)
         }
         XCTAssertEqual(captions[0], captions[1], "the same picture gets the same greedy caption")

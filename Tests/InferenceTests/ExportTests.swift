@@ -262,6 +262,25 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(Array(written[..<(16 * 32)]), Array(table[32..<(17 * 32)]), "patch rows first, in order")
     }
 
+    /// llama.cpp's libmtmd writes "<img>" … "</img>" around internvl image rows and nothing around
+    /// mlp ones: an export whose projector was trained with other markers says so; one trained
+    /// with llama.cpp's own does not. Transformers gets the markers in the chat template (chat
+    /// styles; the plain style with markers is refused).
+    func testImageMarkersInTheExports() throws {
+        func markerNote(_ s: ExportSource) throws -> String? {
+            try MMProjExport.write(s, to: temporary("markers.gguf")).approximations.first { $0.contains("before the image rows") }
+        }
+        XCTAssertNotNil(try markerNote(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true }), "internvl without markers")
+        XCTAssertNil(try markerNote(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true; $0.imageBegin = "<img>"; $0.imageEnd = "</img>" }))
+        XCTAssertNil(try markerNote(try source()), "mlp without markers")
+        XCTAssertNotNil(try markerNote(try source { $0.imageBegin = "<img>"; $0.imageEnd = "</img>" }), "mlp with markers")
+        let out = temporary("hf-markers")
+        try HuggingFaceExport.write(try source { $0.reduction = "shuffle:2"; $0.inputLayerNorm = true; $0.imageBegin = "<img>"; $0.imageEnd = "</img>" }, to: out)
+        let template = try String(contentsOfFile: out + "/chat_template.jinja", encoding: .utf8)
+        XCTAssertTrue(template.contains("'<img><image></img>\\n'"), template)
+        assertRefused(try source { $0.promptStyle = .plain; $0.imageBegin = "<img>" }, hf: [.noImageMarkers], mmproj: nil)
+    }
+
     func testGGUFWriterRoundTrip() throws {
         var w = GGUFWriter()
         w.set("a.string", .string("héllo"))

@@ -30,6 +30,8 @@ public enum ExportRequirement: String, Sendable, Equatable, CaseIterable {
     case inputLayerNorm
     /// No LayerNorm over the reduced rows (the LLaVA layout has none).
     case noInputLayerNorm
+    /// No text around the image rows (image_begin / image_end).
+    case noImageMarkers
 }
 
 /// Errors of the exporters.

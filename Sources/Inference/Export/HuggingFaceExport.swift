@@ -57,6 +57,8 @@ public enum HuggingFaceExport {
         }
         _ = try s.featureDepth(format: format)
         try checkDecoder(s)
+        // the prompt: a chat template that renders it (refuses what it cannot)
+        _ = try chatTemplate(s.vlm.style, tokenizer: s.vlm.decoder.tokenizer, imageBegin: s.projectorConfig.imageBegin, imageEnd: s.projectorConfig.imageEnd)
     }
 
     static func checkLlava(_ s: ExportSource) throws {
@@ -311,7 +313,7 @@ public enum HuggingFaceExport {
         var preprocessor = try readJSONObject(pre)
         preprocessor["processor_class"] = "LlavaProcessor"
         try writeJSON(preprocessor, to: path("preprocessor_config.json"))
-        let template = try chatTemplate(vlm.style, tokenizer: d.tokenizer)
+        let template = try chatTemplate(vlm.style, tokenizer: d.tokenizer, imageBegin: p.imageBegin, imageEnd: p.imageEnd)
         // InternVL: one `<image>` per shuffled row, (side / (P·R))² of them — LlavaProcessor's count
         // with the shuffled grid's cell as its patch (see the top of the file)
         let processor: [String: Any] = [
@@ -386,16 +388,21 @@ public enum HuggingFaceExport {
     }
 
     /// A Jinja chat template that renders what swift-vlm's prompt builder renders for `style`, with
-    /// an image content item as `<image>` followed by a newline (before the text, as swift-vlm puts it).
-    public static func chatTemplate(_ style: PromptStyle, tokenizer: Tokenizer) throws -> String {
-        let content = """
-        {%- macro render(content) -%}{%- if content is string -%}{{ content }}{%- else -%}{%- for c in content -%}\
-        {%- if c['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif c['type'] == 'text' -%}{{ c['text'] }}{%- endif -%}\
-        {%- endfor -%}{%- endif -%}{%- endmacro -%}
-        """
+    /// an image content item as `<image>` followed by a newline (before the text, as swift-vlm puts
+    /// it), wrapped in the projector's image markers when it has them (chat styles only).
+    public static func chatTemplate(_ style: PromptStyle, tokenizer: Tokenizer, imageBegin: String = "", imageEnd: String = "") throws -> String {
         func literal(_ s: String) -> String {
             "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
                 .replacingOccurrences(of: "\n", with: "\\n") + "'"
+        }
+        let image = literal(imageBegin + imageToken + imageEnd + "\n")
+        let content = """
+        {%- macro render(content) -%}{%- if content is string -%}{{ content }}{%- else -%}{%- for c in content -%}\
+        {%- if c['type'] == 'image' -%}{{ \(image) }}{%- elif c['type'] == 'text' -%}{{ c['text'] }}{%- endif -%}\
+        {%- endfor -%}{%- endif -%}{%- endmacro -%}
+        """
+        if case .plain = style, !(imageBegin.isEmpty && imageEnd.isEmpty) {
+            throw ExportError.unrepresentable(format: format, missing: "the plain prompt style with image markers (image_begin/image_end) has no chat-template form here", needs: [.noImageMarkers])
         }
         switch style {
         case .chat(.chatML(let system)):
@@ -424,7 +431,7 @@ public enum HuggingFaceExport {
         case .plain:
             // <image> then each user/assistant text followed by a newline (the tokenizer adds BOS
             // where the decoder does); a caption is asked with an image and no text.
-            var t = content.replacingOccurrences(of: "{{ '<image>\\n' }}", with: "{{ '<image>' }}")
+            var t = content.replacingOccurrences(of: "{{ \(image) }}", with: "{{ '<image>' }}")
             t += "{%- for m in messages -%}{%- set r = render(m['content']) -%}{%- if r.startswith('<image>') -%}{{ '<image>' }}{%- set r = r[7:] -%}{%- endif -%}"
             t += "{%- if r | length > 0 -%}{{ r + '\\n' }}{%- endif -%}{%- endfor -%}"
             return t

@@ -120,6 +120,12 @@ public enum MMProjExport {
         case .quickGelu: g.set("clip.use_gelu", .bool(false))
         }
         approximations.append("the projector's erf GELU runs as llama.cpp's ggml_gelu (tanh form)")
+        // libmtmd writes its own text around the image rows: "<img>" … "</img>" for internvl, none for mlp
+        let (begin, end) = internvl ? ("<img>", "</img>") : ("", "")
+        if (p.imageBegin, p.imageEnd) != (begin, end) {
+            func show(_ m: String) -> String { m.isEmpty ? "nothing" : "\"\(m)\"" }
+            approximations.append("llama.cpp's \(type) path puts \(show(begin)) before the image rows and \(show(end)) after them; this projector was trained with \(show(p.imageBegin)) and \(show(p.imageEnd)), so llama.cpp's prompts are not the ones it learned (\(internvl ? "train with --image-begin '<img>' --image-end '</img>'" : "train without --image-begin/--image-end") for the same prompt there)")
+        }
         if !internvl && v.classToken {
             // measured with scripts/interop/check_mmproj.py: rows shifted by one patch, differences of the rows' own size
             approximations.append("llama.cpp's llava graph puts the CLS row after the patches but still adds the position rows and drops the first row as if it came first (llama.cpp issue 25814, fix proposed in PR 25844): until a build has that fix, a CLS tower's image rows come out shifted by one patch there. This file is written in the layout the fixed graph reads")
