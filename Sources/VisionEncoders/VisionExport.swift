@@ -29,19 +29,7 @@ extension VisionTransformer {
             add("embeddings.position_embeddings", [1, c.positionRows, C], w.positions)
             add("embeddings.patch_embeddings.projection.weight", [C, c.channels, P, P], w.patchW)
             add("embeddings.patch_embeddings.projection.bias", [C], w.patchB!)
-            for (l, x) in w.layers.enumerated() {
-                let b = "encoder.layer.\(l)."
-                add(b + "norm1.weight", [C], x.norm1W); add(b + "norm1.bias", [C], x.norm1B)
-                add(b + "attention.q_proj.weight", [C, C], x.wq); add(b + "attention.q_proj.bias", [C], x.bq)
-                add(b + "attention.k_proj.weight", [C, C], x.wk); add(b + "attention.k_proj.bias", [C], x.bk)
-                add(b + "attention.v_proj.weight", [C, C], x.wv); add(b + "attention.v_proj.bias", [C], x.bv)
-                add(b + "attention.o_proj.weight", [C, C], x.wo); add(b + "attention.o_proj.bias", [C], x.bo)
-                add(b + "layer_scale1.lambda1", [C], x.scale1!)
-                add(b + "norm2.weight", [C], x.norm2W); add(b + "norm2.bias", [C], x.norm2B)
-                add(b + "mlp.fc1.weight", [F, C], x.fc1W); add(b + "mlp.fc1.bias", [F], x.fc1B)
-                add(b + "mlp.fc2.weight", [C, F], x.fc2W); add(b + "mlp.fc2.bias", [C], x.fc2B)
-                add(b + "layer_scale2.lambda1", [C], x.scale2!)
-            }
+            out += dinov2Layers(norm1: "norm1", output: "attention.o_proj", scale1: "layer_scale1.lambda1", norm2: "norm2", scale2: "layer_scale2.lambda1")
             add("layernorm.weight", [C], w.finalNormW!); add("layernorm.bias", [C], w.finalNormB!)
         case .clip, .siglip:
             if let t = w.classToken { add("embeddings.class_embedding", [C], t) }
@@ -79,40 +67,18 @@ extension VisionTransformer {
     /// identity and has no such tensors). InternVL's vision model has no pre-norm and always a CLS
     /// token, so CLIP and SigLIP towers have no InternVL form.
     public func internVLTensors(grid: Int, finalNorm: Bool) throws -> [NamedTensor] {
-        let c = config, w = weights, C = c.width, F = c.mlpWidth, P = c.patchSize
+        let c = config, w = weights, C = c.width, P = c.patchSize
         guard c.family == .dinov2, c.registers == 0, let cls = w.classToken, let patchB = w.patchB else {
             throw VisionError.inputSize(model: name, reason: "only DINOv2 without registers has an InternVLVisionModel form")
         }
         var out: [NamedTensor] = []
         func add(_ name: String, _ shape: [Int], _ b: FloatBuffer) { out.append((name, shape, b.toArray())) }
         add("embeddings.cls_token", [1, 1, C], cls)
-        var table = w.positions.toArray()
-        if grid != c.positionGrid {
-            guard let interp = c.interpolation else {
-                throw VisionError.inputSize(model: name, reason: "a \(c.positionGrid)x\(c.positionGrid) position table and no interpolation; a \(grid)x\(grid) grid cannot be exported")
-            }
-            let r = FloatBuffer(count: (1 + grid * grid) * C)
-            r.pointer.update(from: w.positions.pointer, count: C)
-            interp.resize(w.positions.pointer + C, h0: c.positionGrid, w0: c.positionGrid, into: r.pointer + C, h: grid, w: grid, C: C)
-            table = r.toArray()
-        }
+        let table = try positionTable(grid: grid)
         out.append(("embeddings.position_embeddings", [1, 1 + grid * grid, C], table))
         add("embeddings.patch_embeddings.projection.weight", [C, c.channels, P, P], w.patchW)
         add("embeddings.patch_embeddings.projection.bias", [C], patchB)
-        for (l, x) in w.layers.enumerated() {
-            let b = "encoder.layer.\(l)."
-            add(b + "layernorm_before.weight", [C], x.norm1W); add(b + "layernorm_before.bias", [C], x.norm1B)
-            add(b + "attention.q_proj.weight", [C, C], x.wq); add(b + "attention.q_proj.bias", [C], x.bq)
-            add(b + "attention.k_proj.weight", [C, C], x.wk); add(b + "attention.k_proj.bias", [C], x.bk)
-            add(b + "attention.v_proj.weight", [C, C], x.wv); add(b + "attention.v_proj.bias", [C], x.bv)
-            add(b + "attention.projection_layer.weight", [C, C], x.wo); add(b + "attention.projection_layer.bias", [C], x.bo)
-            let ones = [Float](repeating: 1, count: C)
-            if let s1 = x.scale1 { add(b + "lambda_1", [C], s1) } else { out.append((b + "lambda_1", [C], ones)) }
-            add(b + "layernorm_after.weight", [C], x.norm2W); add(b + "layernorm_after.bias", [C], x.norm2B)
-            add(b + "mlp.fc1.weight", [F, C], x.fc1W); add(b + "mlp.fc1.bias", [F], x.fc1B)
-            add(b + "mlp.fc2.weight", [C, F], x.fc2W); add(b + "mlp.fc2.bias", [C], x.fc2B)
-            if let s2 = x.scale2 { add(b + "lambda_2", [C], s2) } else { out.append((b + "lambda_2", [C], ones)) }
-        }
+        out += dinov2Layers(norm1: "layernorm_before", output: "attention.projection_layer", scale1: "lambda_1", norm2: "layernorm_after", scale2: "lambda_2")
         if finalNorm, let nw = w.finalNormW, let nb = w.finalNormB { add("layernorm.weight", [C], nw); add("layernorm.bias", [C], nb) }
         return out
     }
@@ -133,16 +99,7 @@ extension VisionTransformer {
         if let b = w.patchB { add("v.patch_embd.bias", [C], b) }
         if let t = w.classToken { add("v.class_embd", [C], t) }
         let cls = c.classToken ? 1 : 0
-        var table = w.positions.toArray()
-        if grid != c.positionGrid {
-            guard let interp = c.interpolation else {
-                throw VisionError.inputSize(model: name, reason: "\(c.family.rawValue) has a \(c.positionGrid)x\(c.positionGrid) position table and no interpolation; a \(grid)x\(grid) grid cannot be exported")
-            }
-            let r = FloatBuffer(count: (cls + grid * grid) * C)
-            if cls == 1 { r.pointer.update(from: w.positions.pointer, count: C) }
-            interp.resize(w.positions.pointer + cls * C, h0: c.positionGrid, w0: c.positionGrid, into: r.pointer + cls * C, h: grid, w: grid, C: C)
-            table = r.toArray()
-        }
+        let table = try positionTable(grid: grid)
         out.append(("v.position_embd.weight", [cls + grid * grid, C], table))
         if let nw = w.preNormW, let nb = w.preNormB { add("v.pre_ln.weight", [C], nw); add("v.pre_ln.bias", [C], nb) }
         /// Rows of (rows, cols) `m` scaled by `s` (rows).
@@ -167,6 +124,46 @@ extension VisionTransformer {
         }
         if finalNorm, let nw = w.finalNormW, let nb = w.finalNormB {
             add("v.post_ln.weight", [C], nw); add("v.post_ln.bias", [C], nb)
+        }
+        return out
+    }
+
+    /// The position table for a `grid`×`grid` patch input, CLS row first when there is one: as
+    /// stored when the grid is the table's own, else interpolated as the forward pass does.
+    func positionTable(grid: Int) throws -> [Float] {
+        let c = config, w = weights, C = c.width
+        guard grid != c.positionGrid else { return w.positions.toArray() }
+        guard let interp = c.interpolation else {
+            throw VisionError.inputSize(model: name, reason: "\(c.family.rawValue) has a \(c.positionGrid)x\(c.positionGrid) position table and no interpolation; a \(grid)x\(grid) grid cannot be exported")
+        }
+        let cls = c.classToken ? 1 : 0
+        let r = FloatBuffer(count: (cls + grid * grid) * C)
+        if cls == 1 { r.pointer.update(from: w.positions.pointer, count: C) }
+        interp.resize(w.positions.pointer + cls * C, h0: c.positionGrid, w0: c.positionGrid, into: r.pointer + cls * C, h: grid, w: grid, C: C)
+        return r.toArray()
+    }
+
+    /// The encoder layers of a DINOv2-layout model (`encoder.layer.N.`, q/k/v under `attention.`,
+    /// `mlp.fc1/fc2`) with the names that differ between transformers' Dinov2Model and
+    /// InternVLVisionModel; a missing layer scale is written as ones.
+    func dinov2Layers(norm1: String, output: String, scale1: String, norm2: String, scale2: String) -> [NamedTensor] {
+        let C = config.width, F = config.mlpWidth
+        var out: [NamedTensor] = []
+        func add(_ name: String, _ shape: [Int], _ b: FloatBuffer?) {
+            out.append((name, shape, b?.toArray() ?? [Float](repeating: 1, count: shape.reduce(1, *))))
+        }
+        for (l, x) in weights.layers.enumerated() {
+            let b = "encoder.layer.\(l)."
+            add(b + norm1 + ".weight", [C], x.norm1W); add(b + norm1 + ".bias", [C], x.norm1B)
+            add(b + "attention.q_proj.weight", [C, C], x.wq); add(b + "attention.q_proj.bias", [C], x.bq)
+            add(b + "attention.k_proj.weight", [C, C], x.wk); add(b + "attention.k_proj.bias", [C], x.bk)
+            add(b + "attention.v_proj.weight", [C, C], x.wv); add(b + "attention.v_proj.bias", [C], x.bv)
+            add(b + output + ".weight", [C, C], x.wo); add(b + output + ".bias", [C], x.bo)
+            add(b + scale1, [C], x.scale1)
+            add(b + norm2 + ".weight", [C], x.norm2W); add(b + norm2 + ".bias", [C], x.norm2B)
+            add(b + "mlp.fc1.weight", [F, C], x.fc1W); add(b + "mlp.fc1.bias", [F], x.fc1B)
+            add(b + "mlp.fc2.weight", [C, F], x.fc2W); add(b + "mlp.fc2.bias", [C], x.fc2B)
+            add(b + scale2, [C], x.scale2)
         }
         return out
     }
