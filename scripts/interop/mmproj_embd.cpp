@@ -1,27 +1,18 @@
 // Writes the image rows llama.cpp's libmtmd computes for one image with an mmproj GGUF:
 //   mmproj_embd DECODER.gguf MMPROJ.gguf IMAGE OUT.f32   -> OUT.f32: n_tokens x n_embd float32, row-major
 // Built against llama.cpp's libllama / libmtmd by scripts/interop/check_mmproj.sh (a peer, not a test dependency).
-#include "llama.h"
-#include "mtmd.h"
-#include "mtmd-helper.h"
+#include "mtmd_load.h"
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
 int main(int argc, char ** argv) {
     if (argc != 5) { fprintf(stderr, "usage: %s decoder.gguf mmproj.gguf image out.f32\n", argv[0]); return 2; }
-    llama_backend_init();
-    llama_model_params mp = llama_model_default_params();
-    llama_model * model = llama_model_load_from_file(argv[1], mp);
-    if (!model) { fprintf(stderr, "cannot load %s\n", argv[1]); return 1; }
-    mtmd_context_params p = mtmd_context_params_default();
-    p.use_gpu = false; p.n_threads = 2; p.print_timings = false; p.warmup = false;
-    // flash attention (on by default where supported) casts K and V to F16: keep the vision attention in F32
-    p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    mtmd_context * ctx = mtmd_init_from_file(argv[2], model, p);
-    if (!ctx) { fprintf(stderr, "cannot load %s\n", argv[2]); return 1; }
-    mtmd_helper_bitmap_wrapper bw = mtmd_helper_bitmap_init_from_file(ctx, argv[3], false, mtmd_helper_init_opt_default());
-    if (!bw.bitmap) { fprintf(stderr, "cannot read %s\n", argv[3]); return 1; }
+    MtmdLoaded m;
+    if (!mtmd_load(argv[1], argv[2], argv[3], m)) return 1;
+    llama_model * model = m.model;
+    mtmd_context * ctx = m.ctx;
+    mtmd_helper_bitmap_wrapper & bw = m.image;
     const char * marker = mtmd_default_marker();
     mtmd_input_text text = { marker, strlen(marker), false, false };
     mtmd_input_chunks * chunks = mtmd_input_chunks_init();

@@ -9,9 +9,7 @@
 // chunks' ids (the image's place as -1) and up to N greedy ids, stopping after an end-of-generation
 // id. Flash attention off in both contexts (it rounds K and V to F16). Built by
 // scripts/interop/build_mmproj_embd.sh; a peer for scripts/interop/check_mtmd.py, never a test dependency.
-#include "llama.h"
-#include "mtmd.h"
-#include "mtmd-helper.h"
+#include "mtmd_load.h"
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,22 +19,16 @@
 int main(int argc, char ** argv) {
     if (argc != 6) { fprintf(stderr, "usage: %s decoder.gguf mmproj.gguf image prompt n\n", argv[0]); return 2; }
     const int n_predict = atoi(argv[5]);
-    llama_backend_init();
-    llama_model_params mp = llama_model_default_params();
-    llama_model * model = llama_model_load_from_file(argv[1], mp);
-    if (!model) { fprintf(stderr, "cannot load %s\n", argv[1]); return 1; }
+    MtmdLoaded m;
+    if (!mtmd_load(argv[1], argv[2], argv[3], m)) return 1;
+    llama_model * model = m.model;
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 4096; cp.n_batch = 2048; cp.n_threads = 2; cp.n_threads_batch = 2;
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     llama_context * lctx = llama_init_from_model(model, cp);
     if (!lctx) { fprintf(stderr, "cannot create a context\n"); return 1; }
-    mtmd_context_params p = mtmd_context_params_default();
-    p.use_gpu = false; p.n_threads = 2; p.print_timings = false; p.warmup = false;
-    p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    mtmd_context * ctx = mtmd_init_from_file(argv[2], model, p);
-    if (!ctx) { fprintf(stderr, "cannot load %s\n", argv[2]); return 1; }
-    mtmd_helper_bitmap_wrapper bw = mtmd_helper_bitmap_init_from_file(ctx, argv[3], false, mtmd_helper_init_opt_default());
-    if (!bw.bitmap) { fprintf(stderr, "cannot read %s\n", argv[3]); return 1; }
+    mtmd_context * ctx = m.ctx;
+    mtmd_helper_bitmap_wrapper & bw = m.image;
     mtmd_input_text text = { argv[4], strlen(argv[4]), /* add_special */ true, /* parse_special */ true };
     mtmd_input_chunks * chunks = mtmd_input_chunks_init();
     const mtmd_bitmap * bitmaps[] = { bw.bitmap };
