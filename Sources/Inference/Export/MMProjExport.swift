@@ -71,7 +71,7 @@ public enum MMProjExport {
             throw ExportError.unrepresentable(format: format, missing: "clip.cpp's llava graph has no register tokens (this DINOv2 has \(v.registers))", needs: [.visionTower])
         }
         if p.keepPrefixTokens && p.prefixTokens > 0 {
-            throw ExportError.unrepresentable(format: format, missing: "clip.cpp's llava graph always drops the CLS row before the projector; this projector keeps it", needs: [.prefixTokens])
+            throw ExportError.unrepresentable(format: format, missing: "clip.cpp's \(p.inputLayerNorm ? "internvl" : "llava") graph always drops the CLS row before the projector; this projector keeps it", needs: [.prefixTokens])
         }
         let depth = try s.featureDepth(format: format)
         if depth.layers == 0 {
