@@ -178,7 +178,7 @@ public enum HuggingFaceExport {
         for t in towerTensors { tensors.append(("model.vision_tower." + t.name, t.shape, .array(t.values))) }
         if arch == .internVL {
             // the norm's affine is folded into linear_1: identity scale and shift
-            let I = p.visionWidth * shuffle * shuffle
+            let I = vlm.projector.inputWidth
             tensors.append(("model.multi_modal_projector.layer_norm.weight", [I], .array([Float](repeating: 1, count: I))))
             tensors.append(("model.multi_modal_projector.layer_norm.bias", [I], .array([Float](repeating: 0, count: I))))
         }
